@@ -1,0 +1,173 @@
+import CHiredis
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A blocking connection to one Redis server, over hiredis 0.14.
+///
+/// This is the only type that touches hiredis. It is not thread-safe: one thread
+/// owns it. Calls block, so they belong on a thread of their own, never on Swift's
+/// cooperative pool. After a connection error every call fails with
+/// `RedisError.Code.connection` until `reconnect()` succeeds.
+public final class RedisConnection {
+    public let url: RedisURL
+    /// Socket timeout for every command; must exceed any `BLOCK` the caller uses.
+    public private(set) var commandTimeoutMilliseconds: Int
+    private var context: UnsafeMutablePointer<redisContext>
+    private var broken = false
+
+    /// Round trips made so far (one per `send`), for benchmarks and metrics.
+    public private(set) var roundTrips = 0
+
+    /// Connects, then sends AUTH and SELECT as the URL asks.
+    public init(url: RedisURL, connectTimeoutMilliseconds: Int = 5000, commandTimeoutMilliseconds: Int = 10000) throws(RedisError) {
+        Self.ignoreSIGPIPE()
+        self.url = url
+        self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
+        let timeout = Self.timeval(milliseconds: connectTimeoutMilliseconds)
+        let made: UnsafeMutablePointer<redisContext>? =
+            switch url.endpoint {
+            case .tcp(let host, let port): redisConnectWithTimeout(host, Int32(port), timeout)
+            case .unix(let path): redisConnectUnixWithTimeout(path, timeout)
+            }
+        guard let made else {
+            throw RedisError(.connection, "cannot connect to \(url): out of memory")
+        }
+        context = made
+        if made.pointee.err != 0 {
+            let reason = Self.errorString(made)
+            redisFree(made)
+            throw RedisError(.connection, "cannot connect to \(url): \(reason)")
+        }
+        do {
+            try prepare()
+        } catch {
+            redisFree(made)
+            throw error
+        }
+    }
+
+    deinit {
+        redisFree(context)
+    }
+
+    public var isBroken: Bool { broken }
+
+    /// Re-establishes a broken (or healthy) connection to the same server.
+    public func reconnect() throws(RedisError) {
+        guard redisReconnect(context) == REDIS_OK else {
+            broken = true
+            throw RedisError(.connection, "cannot reconnect to \(url): \(Self.errorString(context))")
+        }
+        broken = false
+        try prepare()
+    }
+
+    /// Changes the socket timeout (hiredis forgets it on reconnect, so it is kept here too).
+    public func setCommandTimeout(milliseconds: Int) {
+        commandTimeoutMilliseconds = milliseconds
+        _ = redisSetTimeout(context, Self.timeval(milliseconds: milliseconds))
+    }
+
+    /// Sends every command in one write and reads one reply per command.
+    /// Error replies come back as `.error` elements; only a broken connection throws.
+    public func send(_ commands: RedisCommands) throws(RedisError) -> [RedisReply] {
+        guard !broken else {
+            throw RedisError(.connection, "\(commands.names.first ?? "command"): connection to \(url) is broken")
+        }
+        guard commands.count > 0 else { return [] }
+        roundTrips += 1
+        let appended = commands.encoded.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+        }
+        guard appended == REDIS_OK else { throw connectionFailure(commands.names.first ?? "command") }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for index in 0..<commands.count {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                throw connectionFailure(commands.names[index])
+            }
+            let reply = raw.assumingMemoryBound(to: redisReply.self)
+            replies.append(Self.convert(reply))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
+    /// Sends one command and returns its reply; an error reply throws, naming the command.
+    @discardableResult
+    public func command(_ arguments: RedisArgument...) throws(RedisError) -> RedisReply {
+        try command(arguments)
+    }
+
+    @discardableResult
+    public func command(_ arguments: [RedisArgument]) throws(RedisError) -> RedisReply {
+        let commands = RedisCommands(arguments)
+        let reply = try send(commands)[0]
+        if case .error(let message) = reply {
+            throw RedisError(.server, "\(commands.names[0]): \(message)")
+        }
+        return reply
+    }
+
+    private func prepare() throws(RedisError) {
+        setCommandTimeout(milliseconds: commandTimeoutMilliseconds)
+        if let password = url.password {
+            if let username = url.username {
+                try command("AUTH", .string(username), .string(password))
+            } else {
+                try command("AUTH", .string(password))
+            }
+        }
+        if url.database != 0 {
+            try command("SELECT", .integer(url.database))
+        }
+    }
+
+    private func connectionFailure(_ command: String) -> RedisError {
+        broken = true
+        let reason = context.pointee.err != 0 ? Self.errorString(context) : "connection lost"
+        return RedisError(.connection, "\(command): \(reason) (\(url))")
+    }
+
+    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
+        let r = reply.pointee
+        switch r.type {
+        case REDIS_REPLY_STRING:
+            return .bulk(Array(UnsafeRawBufferPointer(start: r.str, count: Int(r.len))))
+        case REDIS_REPLY_STATUS:
+            return .status(String(decoding: UnsafeRawBufferPointer(start: r.str, count: Int(r.len)), as: UTF8.self))
+        case REDIS_REPLY_ERROR:
+            return .error(String(decoding: UnsafeRawBufferPointer(start: r.str, count: Int(r.len)), as: UTF8.self))
+        case REDIS_REPLY_INTEGER:
+            return .integer(r.integer)
+        case REDIS_REPLY_ARRAY:
+            var elements: [RedisReply] = []
+            elements.reserveCapacity(Int(r.elements))
+            for i in 0..<Int(r.elements) {
+                if let element = r.element[i] { elements.append(convert(element)) } else { elements.append(.null) }
+            }
+            return .array(elements)
+        default:
+            return .null
+        }
+    }
+
+    private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { raw in
+            let bytes = raw.prefix { $0 != 0 }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    private static func timeval(milliseconds: Int) -> Glibc.timeval {
+        Glibc.timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+    }
+
+    /// A write to a socket the server closed must return EPIPE, not kill the process.
+    public static func ignoreSIGPIPE() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+}

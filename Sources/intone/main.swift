@@ -1,0 +1,2 @@
+import IntoneCore
+print("x")
