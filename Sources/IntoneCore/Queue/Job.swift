@@ -1,0 +1,64 @@
+/// One entry of the jobs stream as it was read: its id, its fields exactly as the
+/// producer wrote them (bytes, in order), and how many times it has been delivered.
+public struct Job: Sendable, Equatable {
+    public struct Field: Sendable, Equatable {
+        public var name: [UInt8]
+        public var value: [UInt8]
+
+        public init(name: [UInt8], value: [UInt8]) {
+            self.name = name
+            self.value = value
+        }
+
+        public init(_ name: String, _ value: String) {
+            self.init(name: Array(name.utf8), value: Array(value.utf8))
+        }
+    }
+
+    public var entryID: String
+    public var fields: [Field]
+    public var attempts: Int
+
+    public init(entryID: String, fields: [Field], attempts: Int = 1) {
+        self.entryID = entryID
+        self.fields = fields
+        self.attempts = attempts
+    }
+
+    /// The raw value of a field; the last one wins if a producer repeated it.
+    public func value(_ name: String) -> [UInt8]? {
+        let key = Array(name.utf8)
+        return fields.last { $0.name == key }?.value
+    }
+
+    /// The millisecond timestamp in the entry id (`1700000000000-0`).
+    public var enqueuedAtMilliseconds: Int64? {
+        entryID.split(separator: "-").first.flatMap { Int64($0) }
+    }
+}
+
+/// The contract's error codes for a job that is refused or fails.
+public enum JobErrorCode: String, Sendable, CaseIterable {
+    case missingField = "missing_field"
+    case emptyText = "empty_text"
+    case invalidUTF8 = "invalid_utf8"
+    case textTooLong = "text_too_long"
+    case unknownVoice = "unknown_voice"
+    case badParameter = "bad_parameter"
+    case unsupportedVersion = "unsupported_version"
+    case badReplyTo = "bad_reply_to"
+    case synthesisCrashed = "synthesis_crashed"
+    case synthesisTimeout = "synthesis_timeout"
+    case tooManyAttempts = "too_many_attempts"
+}
+
+/// A job refused or failed: its stable code and a sentence for people.
+public struct JobFailure: Error, Sendable, Equatable {
+    public var code: JobErrorCode
+    public var message: String
+
+    public init(_ code: JobErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}

@@ -1,0 +1,42 @@
+/// The Redis keys of one queue, as the contract names them. Every key carries the hash
+/// tag `{Q}`, so in Redis Cluster a queue lives in one slot and one script may touch it all.
+public struct QueueKeys: Sendable, Equatable {
+    public let queue: String
+    /// `intone:{Q}:`, the prefix of every key of the queue.
+    public let prefix: String
+    public let jobs: String
+    public let results: String
+    public let dead: String
+    public static let group = "workers"
+
+    /// Checks the name: letters, digits and `_ . : -`, at most 100 characters.
+    public init(queue: String) throws(ConfigurationError) {
+        guard !queue.isEmpty, queue.utf8.count <= 100,
+            queue.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.:-".unicodeScalars.contains($0)) })
+        else {
+            throw ConfigurationError("queue name '\(queue)' must be 1 to 100 letters, digits, '_', '.', ':' or '-'")
+        }
+        self.queue = queue
+        prefix = "intone:{\(queue)}:"
+        jobs = prefix + "jobs"
+        results = prefix + "results"
+        dead = prefix + "dead"
+    }
+
+    public func audio(jobID: String) -> String { prefix + "audio:" + jobID }
+    public func agent(_ agentID: String) -> String { prefix + "agent:" + agentID }
+    public func agentBucket(_ agentID: String) -> String { prefix + "rl:agent:" + agentID }
+    public func userBucket(_ userID: String) -> String { prefix + "rl:user:" + userID }
+    /// The idempotency marker: present once `job_id` has its result; holds the result's entry id.
+    public func done(jobID: String) -> String { prefix + "done:" + jobID }
+
+    /// Whether a `reply_to` may name this key: a key of this queue that is not one of
+    /// the worker's own (jobs, dead letters, audio, agents, buckets, markers).
+    public func acceptsReplyTo(_ key: String) -> Bool {
+        guard key.hasPrefix(prefix), key.count > prefix.count else { return false }
+        let rest = key.dropFirst(prefix.count)
+        if rest == "jobs" || rest == "dead" { return false }
+        for reserved in ["audio:", "agent:", "rl:", "done:"] where rest.hasPrefix(reserved) { return false }
+        return true
+    }
+}

@@ -1,0 +1,60 @@
+/// What to say and how: one job's text with the voice settings that apply to it.
+public struct SpeechRequest: Sendable, Equatable {
+    /// Plain text, control characters already removed; never SSML.
+    public var text: String
+    public var voice: String
+    /// Words per minute, 80 to 450.
+    public var rate: Int
+    /// 0 to 99.
+    public var pitch: Int
+
+    public init(text: String, voice: String, rate: Int, pitch: Int) {
+        self.text = text
+        self.voice = voice
+        self.rate = rate
+        self.pitch = pitch
+    }
+}
+
+/// A rendered reply: a complete WAV file and what it holds.
+public struct RenderedAudio: Sendable, Equatable {
+    public var wav: [UInt8]
+    public var sampleRate: Int
+    public var sampleCount: Int
+
+    public init(wav: [UInt8], sampleRate: Int, sampleCount: Int) {
+        self.wav = wav
+        self.sampleRate = sampleRate
+        self.sampleCount = sampleCount
+    }
+
+    public var durationMilliseconds: Int {
+        sampleRate > 0 ? sampleCount * 1000 / sampleRate : 0
+    }
+}
+
+/// Why a reply could not be rendered. `code` values that reach users are the contract's.
+public struct SynthesisError: Error, Sendable, Equatable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let name: String
+        /// espeak-ng died while rendering (the contract's `synthesis_crashed`).
+        public static let crashed = Code(name: "synthesis_crashed")
+        /// Rendering took longer than the time limit (the contract's `synthesis_timeout`).
+        public static let timeout = Code(name: "synthesis_timeout")
+        /// espeak-ng does not know the voice (the contract's `unknown_voice`).
+        public static let unknownVoice = Code(name: "unknown_voice")
+        /// No synthesizer process could be started; the job is not at fault and stays pending.
+        public static let unavailable = Code(name: "synthesis_unavailable")
+        public var description: String { name }
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The body of a synthesizer child process (`intone synthesizer-child`).
+///
+/// It keeps one espeak-ng engine initialised across jobs, reads requests on standard
+/// input and writes rendered WAV files back. If espeak-ng crashes, only this process
+/// dies; the worker fails the one job and starts a new child.
+public enum SynthesizerChild {
+    /// Runs until standard input closes (the worker went away). Returns the exit status.
+    public static func run() -> Int32 {
+        // The worker decides when children stop: it closes their pipe. A Ctrl-C or a
+        // SIGTERM sent to the whole process group must not kill jobs mid-render.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        closeInheritedDescriptors()
+        // Answers go to a private copy of stdout; whatever espeak-ng prints goes nowhere
+        // and cannot corrupt a frame.
+        let output = dup(STDOUT_FILENO)
+        let null = open("/dev/null", O_WRONLY)
+        if null >= 0 {
+            dup2(null, STDOUT_FILENO)
+            close(null)
+        }
+        let engine: EspeakEngine
+        do {
+            engine = try EspeakEngine()
+        } catch {
+            _ = send(.failure(error), to: output)
+            return 1
+        }
+        guard send(.ready(sampleRate: engine.sampleRate, catalog: engine.catalog()), to: output) else { return 1 }
+        while let request = receive() {
+            let reply: SynthesizerWire.Message
+            do {
+                let pcm = try engine.render(request)
+                let wav = try WAVCodec.encode(pcm)
+                reply = .audio(RenderedAudio(wav: wav, sampleRate: pcm.sampleRate, sampleCount: pcm.samples.count))
+            } catch let error as SynthesisError {
+                reply = .failure(error)
+            } catch {
+                reply = .failure(SynthesisError(.crashed, "\(error)"))
+            }
+            guard send(reply, to: output) else { return 1 }
+        }
+        return 0
+    }
+
+    /// hiredis sockets are not close-on-exec; a child must not keep the worker's
+    /// Redis connections open after the worker closed or replaced them.
+    private static func closeInheritedDescriptors() {
+        guard let directory = opendir("/proc/self/fd") else { return }
+        let own = dirfd(directory)
+        var inherited: [Int32] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let fd = Int32(name), fd > STDERR_FILENO, fd != own { inherited.append(fd) }
+        }
+        closedir(directory)
+        inherited.forEach { close($0) }
+    }
+
+    private static func receive() -> SpeechRequest? {
+        do {
+            let header = try FileDescriptorIO.read(STDIN_FILENO, count: SynthesizerWire.headerSize)
+            guard let length = SynthesizerWire.payloadLength(header: header) else { return nil }
+            let payload = try FileDescriptorIO.read(STDIN_FILENO, count: length)
+            guard case .request(let request) = SynthesizerWire.decode(payload[...]) else { return nil }
+            return request
+        } catch {
+            return nil
+        }
+    }
+
+    private static func send(_ message: SynthesizerWire.Message, to fd: Int32) -> Bool {
+        let frame = SynthesizerWire.encode(message)
+        do {
+            try FileDescriptorIO.writeAll(fd, frame)
+            return true
+        } catch {
+            return false
+        }
+    }
+}
