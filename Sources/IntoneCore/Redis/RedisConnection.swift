@@ -34,18 +34,12 @@ public final class RedisConnection {
         guard let made else {
             throw RedisError(.connection, "cannot connect to \(url): out of memory")
         }
+        // From here on deinit frees the context, also when init throws.
         context = made
         if made.pointee.err != 0 {
-            let reason = Self.errorString(made)
-            redisFree(made)
-            throw RedisError(.connection, "cannot connect to \(url): \(reason)")
+            throw RedisError(.connection, "cannot connect to \(url): \(Self.errorString(made))")
         }
-        do {
-            try prepare()
-        } catch {
-            redisFree(made)
-            throw error
-        }
+        try prepare()
     }
 
     deinit {

@@ -31,50 +31,31 @@ final class SynthesizerProcess {
     }
 
     static func spawn(executable: String, arguments: [String]) throws(SynthesisError) -> SynthesizerProcess {
-        var requestPipe: [Int32] = [-1, -1]
-        var replyPipe: [Int32] = [-1, -1]
-        guard pipe(&requestPipe) == 0 else { throw failure("pipe", errno) }
-        guard pipe(&replyPipe) == 0 else {
-            close(requestPipe[0])
-            close(requestPipe[1])
-            throw failure("pipe", errno)
+        do {
+            let request = try Spawn.pipe()
+            let reply = try Spawn.pipe()
+            defer {
+                close(request.read)
+                close(reply.write)
+            }
+            let pid: pid_t
+            do {
+                // glibc writes fatal messages such as "stack smashing detected" to the
+                // terminal unless told to use stderr, which goes to /dev/null here.
+                pid = try Spawn.start(
+                    executable, arguments,
+                    redirects: [(STDIN_FILENO, .descriptor(request.read)), (STDOUT_FILENO, .descriptor(reply.write)), (STDERR_FILENO, .null)],
+                    extraEnvironment: ["LIBC_FATAL_STDERR_=1"])
+            } catch {
+                close(request.write)
+                close(reply.read)
+                throw error
+            }
+            _ = fcntl(reply.read, F_SETFL, fcntl(reply.read, F_GETFL) | O_NONBLOCK)
+            return SynthesizerProcess(pid: pid, requestFD: request.write, replyFD: reply.read)
+        } catch {
+            throw SynthesisError(.unavailable, "\(error)")
         }
-        // pipe2 is not visible from Swift; the pool spawns from one thread only, so
-        // setting close-on-exec right after creation races with no other spawn.
-        for fd in requestPipe + replyPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, requestPipe[0], STDIN_FILENO)
-        posix_spawn_file_actions_adddup2(&actions, replyPipe[1], STDOUT_FILENO)
-        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
-
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        // glibc writes fatal messages such as "stack smashing detected" to the terminal
-        // unless told to use stderr, which goes to /dev/null here.
-        var environment: [UnsafeMutablePointer<CChar>?] = [strdup("LIBC_FATAL_STDERR_=1")]
-        var cursor = environ
-        while let entry = cursor.pointee {
-            environment.append(strdup(entry))
-            cursor += 1
-        }
-        environment.append(nil)
-        defer {
-            argv.forEach { free($0) }
-            environment.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, executable, &actions, nil, argv, environment)
-        close(requestPipe[0])
-        close(replyPipe[1])
-        guard status == 0 else {
-            close(requestPipe[1])
-            close(replyPipe[0])
-            throw failure("starting \(executable)", status)
-        }
-        let flags = fcntl(replyPipe[0], F_GETFL)
-        _ = fcntl(replyPipe[0], F_SETFL, flags | O_NONBLOCK)
-        return SynthesizerProcess(pid: pid, requestFD: requestPipe[1], replyFD: replyPipe[0])
     }
 
     /// Waits for the child's `ready` frame.
@@ -163,11 +144,9 @@ final class SynthesizerProcess {
     /// Waits for the child to exit and says how it ended ("killed by signal 6 (SIGABRT)").
     func reap() -> String {
         if let exitDescription { return exitDescription }
-        var status: Int32 = 0
-        var result: pid_t
-        repeat { result = waitpid(pid, &status, 0) } while result < 0 && errno == EINTR
+        let status = Spawn.wait(pid) ?? -1
         let description: String
-        if result < 0 {
+        if status < 0 {
             description = "exit status unknown"
         } else if status & 0x7f == 0 {
             description = "exited with status \((status >> 8) & 0xff)"
@@ -183,8 +162,4 @@ final class SynthesizerProcess {
         SIGABRT: "SIGABRT", SIGSEGV: "SIGSEGV", SIGBUS: "SIGBUS", SIGILL: "SIGILL", SIGFPE: "SIGFPE",
         SIGKILL: "SIGKILL", SIGTERM: "SIGTERM",
     ]
-
-    private static func failure(_ what: String, _ code: Int32) -> SynthesisError {
-        SynthesisError(.unavailable, "\(what): \(String(cString: strerror(code)))")
-    }
 }

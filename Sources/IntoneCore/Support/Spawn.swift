@@ -1,0 +1,69 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Starts programs with posix_spawn (never fork: the worker is multi-threaded).
+enum Spawn {
+    enum Target {
+        /// The child's descriptor becomes a copy of this one of ours.
+        case descriptor(Int32)
+        /// The child's descriptor is /dev/null.
+        case null
+    }
+
+    /// Starts `path` with `arguments` (without argv[0]); `redirects` map child descriptors.
+    /// `extraEnvironment` entries (`NAME=value`) come before this process's environment.
+    static func start(
+        _ path: String, _ arguments: [String], redirects: [(Int32, Target)] = [], extraEnvironment: [String] = []
+    ) throws(SpawnError) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (fd, target) in redirects {
+            switch target {
+            case .descriptor(let source): posix_spawn_file_actions_adddup2(&actions, source, fd)
+            case .null: posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY, 0)
+            }
+        }
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        var environment: [UnsafeMutablePointer<CChar>?] = extraEnvironment.map { strdup($0) }
+        var cursor = environ
+        while let entry = cursor.pointee {
+            environment.append(strdup(entry))
+            cursor += 1
+        }
+        environment.append(nil)
+        defer {
+            argv.forEach { free($0) }
+            environment.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, path, &actions, nil, argv, environment)
+        guard status == 0 else { throw SpawnError(path: path, code: status) }
+        return pid
+    }
+
+    /// Waits for a child and returns its raw wait status.
+    @discardableResult
+    static func wait(_ pid: pid_t) -> Int32? {
+        var status: Int32 = 0
+        var result: pid_t
+        repeat { result = waitpid(pid, &status, 0) } while result < 0 && errno == EINTR
+        return result < 0 ? nil : status
+    }
+
+    /// A pipe whose ends are close-on-exec, so no child inherits them by accident
+    /// (pipe2 is not visible from Swift; spawns happen on one thread per pipe owner).
+    static func pipe() throws(SpawnError) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard Glibc.pipe(&fds) == 0 else { throw SpawnError(path: "pipe", code: errno) }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (fds[0], fds[1])
+    }
+}
+
+struct SpawnError: Error, CustomStringConvertible {
+    var path: String
+    var code: Int32
+    var description: String { "cannot start \(path): \(String(cString: strerror(code)))" }
+}

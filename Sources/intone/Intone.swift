@@ -1,0 +1,234 @@
+import ArgumentParser
+import Dispatch
+import IntoneCore
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@main
+struct Intone: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "intone",
+        abstract: "Speech worker for AI agents: Redis Streams in, espeak-ng WAV out.",
+        subcommands: [Work.self, Enqueue.self, Demo.self, SynthesizerChildCommand.self]
+    )
+}
+
+/// `--redis` and `--queue`, shared by every command, with the same environment variables.
+struct QueueOptions: ParsableArguments {
+    @Option(help: "Redis URL (env INTONE_REDIS_URL; default redis://127.0.0.1:6379).")
+    var redis: String?
+
+    @Option(help: "Queue name (env INTONE_QUEUE; default tts).")
+    var queue: String?
+
+    var flags: [String: String] {
+        var flags: [String: String] = [:]
+        flags["redis"] = redis
+        flags["queue"] = queue
+        return flags
+    }
+}
+
+struct LogOptions: ParsableArguments {
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env INTONE_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    func bootstrap() throws {
+        let text = logLevel ?? Environment.value("INTONE_LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw fail("--log-level '\(text)' must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+enum Environment {
+    static func value(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    static var all: [String: String] {
+        var result: [String: String] = [:]
+        var cursor = environ
+        while let entry = cursor.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            cursor += 1
+        }
+        return result
+    }
+}
+
+/// Prints one clear line on standard error and exits non-zero.
+func fail(_ message: String) -> ExitCode {
+    var line = "intone: \(message)\n"
+    line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    return ExitCode(1)
+}
+
+struct Work: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run one worker until SIGTERM or SIGINT.")
+
+    @OptionGroup var queueOptions: QueueOptions
+    @OptionGroup var logOptions: LogOptions
+    @Option(help: "Consumer name (env INTONE_CONSUMER; default host name and process id).") var consumer: String?
+    @Option(help: "Deliveries before too_many_attempts (env INTONE_MAX_ATTEMPTS; default 5).") var maxAttempts: String?
+    @Option(help: "Idle ms before a pending job may be taken over (env INTONE_CLAIM_IDLE_MS; default 30000).") var claimIdleMs: String?
+    @Option(help: "Agent bucket, \"R/s burst B\" (env INTONE_AGENT_RATE; default \"20/s burst 40\").") var agentRate: String?
+    @Option(help: "User bucket, \"R/s burst B\" (env INTONE_USER_RATE; default \"2/s burst 5\").") var userRate: String?
+    @Option(help: "Longest text in bytes (env INTONE_MAX_TEXT_BYTES; default 10000).") var maxTextBytes: String?
+    @Option(help: "Seconds audio is kept (env INTONE_AUDIO_TTL_S; default 3600).") var audioTtlS: String?
+    @Option(help: "on or off for agents without a tts setting (env INTONE_DEFAULT_TTS; default on).") var defaultTts: String?
+    @Option(help: "Jobs per read, 1 to 1000 (env INTONE_BATCH_SIZE; default 128).") var batchSize: String?
+    @Option(help: "Longest wait of one read, ms (env INTONE_BLOCK_MS; default 2000).") var blockMs: String?
+    @Option(help: "Synthesizer processes, 0 for one per core (env INTONE_SYNTHESIZERS; default 0).") var synthesizers: String?
+    @Option(help: "Longest render of one job, ms (env INTONE_SYNTHESIS_TIMEOUT_MS; default 30000).") var synthesisTimeoutMs: String?
+    @Option(help: "Bound of each result stream (env INTONE_RESULTS_MAXLEN; default 100000).") var resultsMaxlen: String?
+    @Option(help: "Bound of the dead-letter stream (env INTONE_DEAD_MAXLEN; default 100000).") var deadMaxlen: String?
+    @Option(help: "Seconds a job_id is remembered (env INTONE_DEDUP_TTL_S; default 86400).") var dedupTtlS: String?
+    @Option(help: "How often agent settings are re-read, ms (env INTONE_SETTINGS_REFRESH_MS; default 2000).") var settingsRefreshMs: String?
+
+    func run() throws {
+        try logOptions.bootstrap()
+        var flags = queueOptions.flags
+        let given: [(String, String?)] = [
+            ("consumer", consumer), ("max-attempts", maxAttempts), ("claim-idle-ms", claimIdleMs), ("agent-rate", agentRate),
+            ("user-rate", userRate), ("max-text-bytes", maxTextBytes), ("audio-ttl-s", audioTtlS), ("default-tts", defaultTts),
+            ("batch-size", batchSize), ("block-ms", blockMs), ("synthesizers", synthesizers),
+            ("synthesis-timeout-ms", synthesisTimeoutMs), ("results-maxlen", resultsMaxlen), ("dead-maxlen", deadMaxlen),
+            ("dedup-ttl-s", dedupTtlS), ("settings-refresh-ms", settingsRefreshMs),
+        ]
+        for (key, value) in given { flags[key] = value }
+        let configuration: WorkerConfiguration
+        do {
+            configuration = try WorkerConfiguration(flags: flags, environment: Environment.all)
+        } catch {
+            throw fail(error.message)
+        }
+        let logger = Logger(label: "intone.worker")
+        let worker = Worker(
+            configuration: configuration,
+            synthesizer: .init(
+                executable: SynthesizerPool.currentExecutable(), size: configuration.synthesizers,
+                timeoutMilliseconds: configuration.synthesisTimeoutMilliseconds),
+            logger: logger)
+        // SIGTERM and SIGINT ask the worker to stop reading and finish what it holds.
+        var sources: [any DispatchSourceSignal] = []
+        for signalNumber in [SIGTERM, SIGINT] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                logger.info("stop requested; finishing the batch in hand", metadata: ["signal": "\(signalNumber)"])
+                worker.requestStop()
+            }
+            source.resume()
+            sources.append(source)
+        }
+        do {
+            try worker.run()
+        } catch {
+            throw fail("\(error)")
+        }
+        sources.forEach { $0.cancel() }
+    }
+}
+
+struct Enqueue: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Put one agent reply on the jobs stream and print its job id.")
+
+    @OptionGroup var queueOptions: QueueOptions
+    @Option(help: "The agent that wrote the reply.") var agent: String
+    @Option(help: "The user the reply is for.") var user: String
+    @Option(help: "The user's message the reply answers (used by keyword triggers).") var prompt: String?
+    @Option(help: "espeak-ng voice, overriding the agent's.") var voice: String?
+    @Option(help: "Words per minute, 80 to 450.") var rate: Int?
+    @Option(help: "Pitch, 0 to 99.") var pitch: Int?
+    @Option(help: "Idempotency key (default: the entry id).") var jobId: String?
+    @Option(help: "Result stream for this job, a key of the same queue.") var replyTo: String?
+    @Option(help: "Milliseconds from now after which the job is not rendered.") var expiresInMs: Int?
+    @Argument(help: "The reply text.") var text: String
+
+    func run() throws {
+        let configuration: WorkerConfiguration
+        do {
+            configuration = try WorkerConfiguration(flags: queueOptions.flags, environment: Environment.all)
+        } catch {
+            throw fail(error.message)
+        }
+        var fields: [(String, String)] = [("agent_id", agent), ("user_id", user), ("text", text)]
+        if let jobId { fields.insert(("job_id", jobId), at: 0) }
+        if let prompt { fields.append(("prompt", prompt)) }
+        if let voice { fields.append(("voice", voice)) }
+        if let rate { fields.append(("rate", String(rate))) }
+        if let pitch { fields.append(("pitch", String(pitch))) }
+        if let replyTo { fields.append(("reply_to", replyTo)) }
+        if let expiresInMs {
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            fields.append(("expires_at", String(Int(now.tv_sec) * 1000 + Int(now.tv_nsec) / 1_000_000 + expiresInMs)))
+        }
+        do {
+            let connection = try RedisConnection(url: configuration.redisURL)
+            let id = try JobProducer(keys: configuration.keys).enqueue(fields, on: connection)
+            print(jobId ?? id)
+        } catch {
+            throw fail(error.message)
+        }
+    }
+}
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run sample agent replies through a worker and write the WAVs to ./intone-demo/.",
+        discussion: "Without --redis or INTONE_REDIS_URL it starts a private redis-server on a Unix socket and removes it afterwards.")
+
+    @Option(help: "Use this Redis instead of a private one (env INTONE_REDIS_URL).") var redis: String?
+    @Option(help: "Queue name for the demo's jobs.") var queue = "demo"
+    @Option(help: "Where the WAV files go.") var output = "intone-demo"
+    @OptionGroup var logOptions: LogOptions
+
+    func run() throws {
+        if logOptions.logLevel == nil && Environment.value("INTONE_LOG_LEVEL") == nil {
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = .warning
+                return handler
+            }
+        } else {
+            try logOptions.bootstrap()
+        }
+        var url: RedisURL?
+        if let text = redis ?? Environment.value("INTONE_REDIS_URL") {
+            do { url = try RedisURL(parsing: text) } catch { throw fail("--redis: \(error.description)") }
+        }
+        do {
+            _ = try IntoneCore.Demo.run(
+                .init(redisURL: url, queue: queue, outputDirectory: output, synthesizerExecutable: SynthesizerPool.currentExecutable()),
+                logger: Logger(label: "intone.demo"),
+                print: { print($0) })
+        } catch {
+            throw fail("\(error)")
+        }
+    }
+}
+
+struct SynthesizerChildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synthesizer-child",
+        abstract: "Internal: one synthesizer process of a worker's pool (speaks a binary protocol on stdin/stdout).",
+        shouldDisplay: false)
+
+    func run() throws {
+        let status = SynthesizerChild.run()
+        if status != 0 { throw ExitCode(status) }
+    }
+}

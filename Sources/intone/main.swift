@@ -1,2 +1,0 @@
-import IntoneCore
-print("x")
