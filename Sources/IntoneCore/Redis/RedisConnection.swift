@@ -107,6 +107,9 @@ public final class RedisConnection {
     }
 
     private func prepare() throws(RedisError) {
+        // hiredis does not set close-on-exec; children (synthesizers, redis-server in the
+        // demo) must not hold this socket open.
+        _ = fcntl(context.pointee.fd, F_SETFD, FD_CLOEXEC)
         setCommandTimeout(milliseconds: commandTimeoutMilliseconds)
         if let password = url.password {
             if let username = url.username {

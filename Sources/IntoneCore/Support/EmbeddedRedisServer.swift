@@ -46,7 +46,12 @@ public final class EmbeddedRedisServer: @unchecked Sendable {
         guard lifeline >= 0 else { return }
         close(lifeline)
         lifeline = -1
-        Spawn.wait(shellPID)
+        // The shell stops the server when the pipe closes; should that ever hang, the
+        // whole process group (shell and server) is killed.
+        if Spawn.wait(shellPID, milliseconds: 10_000) == nil {
+            Glibc.kill(-shellPID, SIGKILL)
+            Spawn.wait(shellPID)
+        }
     }
 
     /// Starts the server again on the same socket and folder (after `kill()`).
@@ -68,7 +73,7 @@ public final class EmbeddedRedisServer: @unchecked Sendable {
         let lifelinePipe = try Spawn.pipe()
         defer { close(lifelinePipe.read) }
         do {
-            shellPID = try Spawn.start("/bin/sh", ["-c", script], redirects: [(STDIN_FILENO, .descriptor(lifelinePipe.read)), (STDOUT_FILENO, .null)])
+            shellPID = try Spawn.start("/bin/sh", ["-c", script], redirects: [(STDIN_FILENO, .descriptor(lifelinePipe.read)), (STDOUT_FILENO, .null)], newProcessGroup: true)
         } catch {
             close(lifelinePipe.write)
             throw EmbeddedRedisError(error.description)

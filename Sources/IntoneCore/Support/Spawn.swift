@@ -14,7 +14,8 @@ enum Spawn {
     /// Starts `path` with `arguments` (without argv[0]); `redirects` map child descriptors.
     /// `extraEnvironment` entries (`NAME=value`) come before this process's environment.
     static func start(
-        _ path: String, _ arguments: [String], redirects: [(Int32, Target)] = [], extraEnvironment: [String] = []
+        _ path: String, _ arguments: [String], redirects: [(Int32, Target)] = [], extraEnvironment: [String] = [],
+        newProcessGroup: Bool = false
     ) throws(SpawnError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -37,8 +38,26 @@ enum Spawn {
             argv.forEach { free($0) }
             environment.forEach { free($0) }
         }
+        // The spawning thread may block signals (Dispatch's threads do) and this process
+        // ignores SIGPIPE; a child must start with neither, or SIGTERM would not stop it.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if newProcessGroup {
+            flags |= POSIX_SPAWN_SETPGROUP
+            posix_spawnattr_setpgroup(&attributes, 0)
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, path, &actions, nil, argv, environment)
+        let status = posix_spawn(&pid, path, &actions, &attributes, argv, environment)
         guard status == 0 else { throw SpawnError(path: path, code: status) }
         return pid
     }
@@ -50,6 +69,19 @@ enum Spawn {
         var result: pid_t
         repeat { result = waitpid(pid, &status, 0) } while result < 0 && errno == EINTR
         return result < 0 ? nil : status
+    }
+
+    /// Waits up to `milliseconds` for a child; nil if it is still running.
+    static func wait(_ pid: pid_t, milliseconds: Int) -> Int32? {
+        let deadline = Monotonic.milliseconds() + Int64(milliseconds)
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid { return status }
+            if result < 0 && errno != EINTR { return -1 }
+            if Monotonic.milliseconds() >= deadline { return nil }
+            usleep(5000)
+        }
     }
 
     /// A pipe whose ends are close-on-exec, so no child inherits them by accident
