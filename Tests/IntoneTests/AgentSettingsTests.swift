@@ -19,7 +19,7 @@ import Testing
 
     @Test func badValuesKeepDefaultsAndAreReported() {
         let (settings, problems) = AgentSettings.parse(
-            ["tts": "loud", "voice": "klingon", "rate": "9000", "pitch": "x", "rate_limit": "lots"], defaultTTS: .on, catalog: catalog)
+            ["tts": "loud", "voice": "no-such-voice", "rate": "9000", "pitch": "x", "rate_limit": "lots"], defaultTTS: .on, catalog: catalog)
         #expect(settings == AgentSettings(tts: .on))
         #expect(problems.count == 5)
     }

@@ -61,7 +61,7 @@ import Testing
     }
 
     @Test func unknownVoice() {
-        #expect(code(base + [("voice", "klingon")]) == .unknownVoice)
+        #expect(code(base + [("voice", "no-such-voice")]) == .unknownVoice)
         #expect(code(base + [("voice", "en+nosuch")]) == .unknownVoice)
         #expect(code(base + [("voice", "EN+f3")]) == nil)
         #expect(code(base + [("voice", "gmw/de")]) == nil)
