@@ -138,7 +138,7 @@ struct Work: ParsableCommand {
         } catch {
             throw fail("\(error)")
         }
-        sources.forEach { $0.cancel() }
+        for source in sources { source.cancel() }
     }
 }
 

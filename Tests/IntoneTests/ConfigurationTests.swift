@@ -1,5 +1,6 @@
-@testable import IntoneCore
 import Testing
+
+@testable import IntoneCore
 
 @Suite struct ConfigurationTests {
     @Test func contractDefaults() throws {
@@ -15,7 +16,9 @@ import Testing
     @Test func flagBeatsEnvironmentBeatsDefault() throws {
         let c = try WorkerConfiguration(
             flags: ["queue": "fromflag"],
-            environment: ["INTONE_QUEUE": "fromenv", "INTONE_MAX_ATTEMPTS": "9", "INTONE_USER_RATE": "0.5/s burst 2", "INTONE_DEFAULT_TTS": "OFF"])
+            environment: [
+                "INTONE_QUEUE": "fromenv", "INTONE_MAX_ATTEMPTS": "9", "INTONE_USER_RATE": "0.5/s burst 2", "INTONE_DEFAULT_TTS": "OFF",
+            ])
         #expect(c.queue == "fromflag" && c.maxAttempts == 9)
         #expect(c.userRate == RateLimit(perSecond: 0.5, burst: 2) && c.defaultTTS == .off)
     }

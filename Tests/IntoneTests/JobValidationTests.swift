@@ -1,11 +1,14 @@
-@testable import IntoneCore
 import Testing
+
+@testable import IntoneCore
 
 @Suite struct JobValidationTests {
     let keys = try! QueueKeys(queue: "tts")
     let catalog = VoiceCatalog(
-        voices: [Voice(identifier: "gmw/en", name: "English (Great Britain)", languages: ["en-gb", "en"]),
-                 Voice(identifier: "gmw/de", name: "German", languages: ["de"])],
+        voices: [
+            Voice(identifier: "gmw/en", name: "English (Great Britain)", languages: ["en-gb", "en"]),
+            Voice(identifier: "gmw/de", name: "German", languages: ["de"]),
+        ],
         variants: ["f3", "klatt"])
     var validation: JobValidation { JobValidation(maxTextBytes: 100, keys: keys, catalog: catalog) }
 
@@ -29,8 +32,11 @@ import Testing
 
     @Test func optionalFieldsAreRead() throws {
         let valid = try validation.validate(
-            job(base + [("job_id", "j-9"), ("voice", "de"), ("rate", "200"), ("pitch", "10"), ("prompt", "hi"),
-                        ("reply_to", "intone:{tts}:replies:abc"), ("expires_at", "1800000000000"), ("traceparent", "00-abc-def-01")])
+            job(
+                base + [
+                    ("job_id", "j-9"), ("voice", "de"), ("rate", "200"), ("pitch", "10"), ("prompt", "hi"),
+                    ("reply_to", "intone:{tts}:replies:abc"), ("expires_at", "1800000000000"), ("traceparent", "00-abc-def-01"),
+                ])
         ).get()
         #expect(valid.jobID == "j-9" && valid.voice == "de" && valid.rate == 200 && valid.pitch == 10)
         #expect(valid.replyTo == "intone:{tts}:replies:abc" && valid.expiresAtMilliseconds == 1_800_000_000_000)
@@ -50,8 +56,15 @@ import Testing
     }
 
     @Test func invalidUTF8() {
-        let bad = Job(entryID: "1-0", fields: [Job.Field("agent_id", "a"), Job.Field("user_id", "u"), Job.Field(name: Array("text".utf8), value: [0x48, 0xC3, 0x28])])
-        guard case .failure(let failure) = validation.validate(bad) else { Issue.record("accepted invalid UTF-8"); return }
+        let bad = Job(
+            entryID: "1-0",
+            fields: [
+                Job.Field("agent_id", "a"), Job.Field("user_id", "u"), Job.Field(name: Array("text".utf8), value: [0x48, 0xC3, 0x28]),
+            ])
+        guard case .failure(let failure) = validation.validate(bad) else {
+            Issue.record("accepted invalid UTF-8")
+            return
+        }
         #expect(failure.code == .invalidUTF8)
     }
 
@@ -67,7 +80,9 @@ import Testing
         #expect(code(base + [("voice", "gmw/de")]) == nil)
     }
 
-    @Test(arguments: [("rate", "79"), ("rate", "451"), ("rate", "fast"), ("pitch", "-1"), ("pitch", "100"), ("pitch", "5.5"), ("expires_at", "soon")])
+    @Test(arguments: [
+        ("rate", "79"), ("rate", "451"), ("rate", "fast"), ("pitch", "-1"), ("pitch", "100"), ("pitch", "5.5"), ("expires_at", "soon"),
+    ])
     func badParameter(_ field: String, _ value: String) {
         #expect(code(base + [(field, value)]) == .badParameter)
     }
@@ -77,13 +92,17 @@ import Testing
         #expect(code(base + [("v", "1")]) == nil)
     }
 
-    @Test(arguments: ["results", "intone:{other}:results", "intone:{tts}:jobs", "intone:{tts}:dead", "intone:{tts}:audio:x", "intone:{tts}:agent:a", "intone:{tts}:rl:user:u", "intone:{tts}:done:j"])
+    @Test(arguments: [
+        "results", "intone:{other}:results", "intone:{tts}:jobs", "intone:{tts}:dead", "intone:{tts}:audio:x", "intone:{tts}:agent:a",
+        "intone:{tts}:rl:user:u", "intone:{tts}:done:j",
+    ])
     func badReplyTo(_ key: String) {
         #expect(code(base + [("reply_to", key)]) == .badReplyTo)
     }
 
     @Test func controlCharactersAreRemovedButTabsAndNewlinesStay() throws {
-        let valid = try validation.validate(job([("agent_id", "a"), ("user_id", "u"), ("text", "\u{01}Hi\u{07}\tthere\nfriend\u{7F}")])).get()
+        let valid = try validation.validate(job([("agent_id", "a"), ("user_id", "u"), ("text", "\u{01}Hi\u{07}\tthere\nfriend\u{7F}")]))
+            .get()
         #expect(valid.text == "Hi\tthere\nfriend")
     }
 }

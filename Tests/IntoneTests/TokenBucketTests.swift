@@ -1,6 +1,7 @@
-@testable import IntoneCore
 import Foundation
 import Testing
+
+@testable import IntoneCore
 
 /// The gate's Lua script against a real redis-server: the arithmetic of the buckets.
 @Suite(.redisServer) struct TokenBucketTests {
@@ -10,7 +11,9 @@ import Testing
         return TokenBucketGate(keys: keys, userLimit: user, script: script)
     }
 
-    func ticket(_ job: String, agent: String = "a1", user: String = "u1", limit: RateLimit = RateLimit(perSecond: 1000, burst: 1000)) -> TokenBucketGate.Ticket {
+    func ticket(_ job: String, agent: String = "a1", user: String = "u1", limit: RateLimit = RateLimit(perSecond: 1000, burst: 1000))
+        -> TokenBucketGate.Ticket
+    {
         .init(jobID: job, agentID: agent, userID: user, agentLimit: limit)
     }
 
@@ -25,7 +28,10 @@ import Testing
         let verdicts = try gate.check((1...5).map { ticket("j\($0)") }, on: connection)
         #expect(Array(verdicts.prefix(3)) == [.admitted, .admitted, .admitted])
         for verdict in verdicts.suffix(2) {
-            guard case .refused(let wait, let limit) = verdict else { Issue.record("expected a refusal, got \(verdict)"); continue }
+            guard case .refused(let wait, let limit) = verdict else {
+                Issue.record("expected a refusal, got \(verdict)")
+                continue
+            }
             #expect(limit == "user")
             #expect(wait > 0 && wait <= 1000)
         }
@@ -39,13 +45,23 @@ import Testing
         let gate = try makeGate(keys, user: RateLimit(perSecond: 0.0001, burst: 10), on: connection)
         let verdicts = try gate.check((1...4).map { ticket("j\($0)", limit: slow) }, on: connection)
         #expect(verdicts[0] == .admitted && verdicts[1] == .admitted)
-        guard case .refused(_, "agent") = verdicts[2] else { Issue.record("expected the agent to refuse: \(verdicts)"); return }
+        guard case .refused(_, "agent") = verdicts[2] else {
+            Issue.record("expected the agent to refuse: \(verdicts)")
+            return
+        }
         #expect(abs(try tokens(keys.userBucket("u1"), on: connection) - 8) < 0.01, "refused jobs took no user token")
 
         let userGate = try makeGate(keys, user: RateLimit(perSecond: 0.0001, burst: 1), on: connection)
-        let second = try userGate.check([ticket("k1", agent: "a2", user: "u2", limit: RateLimit(perSecond: 0.0001, burst: 5)), ticket("k2", agent: "a2", user: "u2", limit: RateLimit(perSecond: 0.0001, burst: 5))], on: connection)
+        let second = try userGate.check(
+            [
+                ticket("k1", agent: "a2", user: "u2", limit: RateLimit(perSecond: 0.0001, burst: 5)),
+                ticket("k2", agent: "a2", user: "u2", limit: RateLimit(perSecond: 0.0001, burst: 5)),
+            ], on: connection)
         #expect(second[0] == .admitted)
-        guard case .refused(_, "user") = second[1] else { Issue.record("expected the user to refuse: \(second)"); return }
+        guard case .refused(_, "user") = second[1] else {
+            Issue.record("expected the user to refuse: \(second)")
+            return
+        }
         #expect(abs(try tokens(keys.agentBucket("a2"), on: connection) - 4) < 0.01, "refused jobs took no agent token")
     }
 
@@ -55,7 +71,10 @@ import Testing
         let gate = try makeGate(keys, user: RateLimit(perSecond: 10, burst: 1), on: connection)
         let first = try gate.check([ticket("a"), ticket("b")], on: connection)
         #expect(first[0] == .admitted)
-        guard case .refused(let wait, "user") = first[1] else { Issue.record("expected the user to refuse: \(first)"); return }
+        guard case .refused(let wait, "user") = first[1] else {
+            Issue.record("expected the user to refuse: \(first)")
+            return
+        }
         #expect(wait > 0 && wait <= 100, "one token at 10/s is at most 100 ms away")
         try await Task.sleep(for: .milliseconds(150))
         #expect(try gate.check([ticket("c")], on: connection) == [.admitted])

@@ -1,5 +1,6 @@
-@testable import IntoneCore
 import Testing
+
+@testable import IntoneCore
 
 @Suite struct WireTests {
     @Test func redisCommandsAreRESP() {
@@ -7,7 +8,9 @@ import Testing
         commands.append("SET", "k", .bytes([0, 13, 10, 255]))
         commands.append("INCRBY", "n", 42)
         #expect(commands.count == 2 && commands.names == ["SET", "INCRBY"])
-        let expected = Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\n".utf8) + [0, 13, 10, 255] + Array("\r\n*3\r\n$6\r\nINCRBY\r\n$1\r\nn\r\n$2\r\n42\r\n".utf8)
+        let expected =
+            Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\n".utf8) + [0, 13, 10, 255]
+            + Array("\r\n*3\r\n$6\r\nINCRBY\r\n$1\r\nn\r\n$2\r\n42\r\n".utf8)
         #expect(commands.encoded == expected)
     }
 
@@ -16,7 +19,10 @@ import Testing
             .request(SpeechRequest(text: "Grüße, 世界", voice: "de+f3", rate: 210, pitch: 7)),
             .audio(RenderedAudio(wav: [1, 2, 3, 0, 255], sampleRate: 22050, sampleCount: 2)),
             .failure(SynthesisError(.unknownVoice, "no such voice")),
-            .ready(sampleRate: 22050, catalog: VoiceCatalog(voices: [Voice(identifier: "gmw/en", name: "English (Great Britain)", languages: ["en-gb", "en"])], variants: ["f3"])),
+            .ready(
+                sampleRate: 22050,
+                catalog: VoiceCatalog(
+                    voices: [Voice(identifier: "gmw/en", name: "English (Great Britain)", languages: ["en-gb", "en"])], variants: ["f3"])),
         ]
         for message in messages {
             let frame = SynthesizerWire.encode(message)

@@ -1,6 +1,7 @@
-@testable import IntoneCore
 import Foundation
 import Testing
+
+@testable import IntoneCore
 
 /// The worker end to end: real redis-server, real synthesizer children, WAVs read back.
 @Suite(.redisServer) struct WorkerTests {
@@ -11,8 +12,13 @@ import Testing
         let connection = try TestRedis.connect()
         let producer = JobProducer(keys: keys)
         try producer.add([("job_id", "j1"), ("agent_id", "a1"), ("user_id", "u1"), ("text", reply)], on: connection)
-        try producer.add([("job_id", "j2"), ("agent_id", "a1"), ("user_id", "u2"), ("text", "Guten Tag."), ("voice", "de"), ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")], on: connection)
-        try producer.add([("job_id", "j3"), ("agent_id", "a2"), ("user_id", "u3"), ("text", "Quick."), ("rate", "400"), ("pitch", "90")], on: connection)
+        try producer.add(
+            [
+                ("job_id", "j2"), ("agent_id", "a1"), ("user_id", "u2"), ("text", "Guten Tag."), ("voice", "de"),
+                ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ], on: connection)
+        try producer.add(
+            [("job_id", "j3"), ("agent_id", "a2"), ("user_id", "u3"), ("text", "Quick."), ("rate", "400"), ("pitch", "90")], on: connection)
         try producer.add([("job_id", "j4"), ("agent_id", "a2"), ("user_id", "u4"), ("text", reply), ("rate", "350")], on: connection)
         let worker = try RunningWorker(queue: keys)
         let results = byJobID(try await waitForEntries(keys.results, count: 4, on: connection))
@@ -55,8 +61,14 @@ import Testing
         try connection.command("HSET", .string(keys.agent("kw")), "tts", "keywords", "keywords", "read aloud,speak")
         let producer = JobProducer(keys: keys)
         try producer.add([("job_id", "off"), ("agent_id", "quiet"), ("user_id", "u1"), ("text", reply)], on: connection)
-        try producer.add([("job_id", "hit"), ("agent_id", "kw"), ("user_id", "u2"), ("prompt", "Could you READ ALOUD my mail?"), ("text", "You have two messages.")], on: connection)
-        try producer.add([("job_id", "miss"), ("agent_id", "kw"), ("user_id", "u3"), ("prompt", "What's up?"), ("text", "Nothing much.")], on: connection)
+        try producer.add(
+            [
+                ("job_id", "hit"), ("agent_id", "kw"), ("user_id", "u2"), ("prompt", "Could you READ ALOUD my mail?"),
+                ("text", "You have two messages."),
+            ], on: connection)
+        try producer.add(
+            [("job_id", "miss"), ("agent_id", "kw"), ("user_id", "u3"), ("prompt", "What's up?"), ("text", "Nothing much.")], on: connection
+        )
         let worker = try RunningWorker(queue: keys)
         let results = byJobID(try await waitForEntries(keys.results, count: 3, on: connection))
         try await worker.stop()
@@ -91,7 +103,8 @@ import Testing
         ]
         for (id, fields, _) in cases { try producer.add([("job_id", id)] + fields, on: connection) }
         // Invalid UTF-8 cannot be written through a Swift String: raw bytes.
-        try connection.command("XADD", .string(keys.jobs), "*", "job_id", "utf8", "agent_id", "a", "user_id", "u", "text", .bytes([0x48, 0xC3, 0x28, 0xFF]))
+        try connection.command(
+            "XADD", .string(keys.jobs), "*", "job_id", "utf8", "agent_id", "a", "user_id", "u", "text", .bytes([0x48, 0xC3, 0x28, 0xFF]))
         let worker = try RunningWorker(queue: keys, flags: ["max-text-bytes": "100"])
         let results = byJobID(try await waitForEntries(keys.results, count: cases.count + 1, on: connection))
         try producer.add([("job_id", "after")] + ok, on: connection)
@@ -120,7 +133,8 @@ import Testing
         let connection = try TestRedis.connect()
         let producer = JobProducer(keys: keys)
         try producer.add([("job_id", "before"), ("agent_id", "a"), ("user_id", "u1"), ("text", reply)], on: connection)
-        try producer.add([("job_id", "crash"), ("agent_id", "a"), ("user_id", "u2"), ("text", String(repeating: "a . ", count: 100))], on: connection)
+        try producer.add(
+            [("job_id", "crash"), ("agent_id", "a"), ("user_id", "u2"), ("text", String(repeating: "a . ", count: 100))], on: connection)
         try producer.add([("job_id", "after"), ("agent_id", "a"), ("user_id", "u3"), ("text", reply)], on: connection)
         let worker = try RunningWorker(queue: keys)
         let results = byJobID(try await waitForEntries(keys.results, count: 3, on: connection))
@@ -185,7 +199,9 @@ import Testing
         let second = try RunningWorker(queue: keys, consumer: "w2", flags: flags)
         var total = 0
         for wave in 0..<8 {
-            let jobs = (0..<8).map { i in [("job_id", "w\(wave)-\(i)"), ("agent_id", "a\(i % 3)"), ("user_id", "shared-user"), ("text", "Hi.")] }
+            let jobs = (0..<8).map { i in
+                [("job_id", "w\(wave)-\(i)"), ("agent_id", "a\(i % 3)"), ("user_id", "shared-user"), ("text", "Hi.")]
+            }
             _ = try producer.enqueue(batch: jobs, on: connection)
             total += jobs.count
             try await Task.sleep(for: .milliseconds(150))
@@ -229,7 +245,8 @@ import Testing
         let keys = try uniqueQueue()
         let connection = try TestRedis.connect()
         let past = try redisMilliseconds(connection) - 1000
-        try JobProducer(keys: keys).add([("job_id", "old"), ("agent_id", "a"), ("user_id", "u"), ("text", "Too late."), ("expires_at", String(past))], on: connection)
+        try JobProducer(keys: keys).add(
+            [("job_id", "old"), ("agent_id", "a"), ("user_id", "u"), ("text", "Too late."), ("expires_at", String(past))], on: connection)
         let worker = try RunningWorker(queue: keys)
         let results = byJobID(try await waitForEntries(keys.results, count: 1, on: connection))
         try await worker.stop()
@@ -245,7 +262,9 @@ import Testing
         try connection.command("SET", .string(keys.prefix + "replies:not-a-stream"), "x", "EX", "60")
         let producer = JobProducer(keys: keys)
         try producer.add([("job_id", "r1"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi."), ("reply_to", replies)], on: connection)
-        try producer.add([("job_id", "r2"), ("agent_id", "a"), ("user_id", "u2"), ("text", "Hi."), ("reply_to", keys.prefix + "replies:not-a-stream")], on: connection)
+        try producer.add(
+            [("job_id", "r2"), ("agent_id", "a"), ("user_id", "u2"), ("text", "Hi."), ("reply_to", keys.prefix + "replies:not-a-stream")],
+            on: connection)
         let worker = try RunningWorker(queue: keys)
         let own = try await waitForEntries(replies, count: 1, on: connection)
         let fallback = byJobID(try await waitForEntries(keys.results, count: 1, on: connection))

@@ -16,24 +16,48 @@ public struct WorkerConfiguration: Sendable {
 
     /// The settings table, in the order the README lists it.
     public static let settings: [Setting] = [
-        Setting(key: "redis", environment: "INTONE_REDIS_URL", defaultValue: "redis://127.0.0.1:6379", help: "Redis URL: redis://[user:password@]host:port[/db] or unix:///path"),
+        Setting(
+            key: "redis", environment: "INTONE_REDIS_URL", defaultValue: "redis://127.0.0.1:6379",
+            help: "Redis URL: redis://[user:password@]host:port[/db] or unix:///path"),
         Setting(key: "queue", environment: "INTONE_QUEUE", defaultValue: "tts", help: "queue name Q; keys are intone:{Q}:…"),
-        Setting(key: "consumer", environment: "INTONE_CONSUMER", defaultValue: "", help: "consumer name in the group (default: host name and process id)"),
-        Setting(key: "max-attempts", environment: "INTONE_MAX_ATTEMPTS", defaultValue: "5", help: "deliveries after which a job fails with too_many_attempts"),
-        Setting(key: "claim-idle-ms", environment: "INTONE_CLAIM_IDLE_MS", defaultValue: "30000", help: "idle time after which another replica may take over a pending job"),
+        Setting(
+            key: "consumer", environment: "INTONE_CONSUMER", defaultValue: "",
+            help: "consumer name in the group (default: host name and process id)"),
+        Setting(
+            key: "max-attempts", environment: "INTONE_MAX_ATTEMPTS", defaultValue: "5",
+            help: "deliveries after which a job fails with too_many_attempts"),
+        Setting(
+            key: "claim-idle-ms", environment: "INTONE_CLAIM_IDLE_MS", defaultValue: "30000",
+            help: "idle time after which another replica may take over a pending job"),
         Setting(key: "agent-rate", environment: "INTONE_AGENT_RATE", defaultValue: "20/s burst 40", help: "token bucket per agent"),
         Setting(key: "user-rate", environment: "INTONE_USER_RATE", defaultValue: "2/s burst 5", help: "token bucket per user"),
-        Setting(key: "max-text-bytes", environment: "INTONE_MAX_TEXT_BYTES", defaultValue: "10000", help: "longest text accepted, in bytes"),
-        Setting(key: "audio-ttl-s", environment: "INTONE_AUDIO_TTL_S", defaultValue: "3600", help: "seconds the audio (and a reply_to stream) is kept"),
-        Setting(key: "default-tts", environment: "INTONE_DEFAULT_TTS", defaultValue: "on", help: "speech for agents without a tts setting: on or off"),
+        Setting(
+            key: "max-text-bytes", environment: "INTONE_MAX_TEXT_BYTES", defaultValue: "10000", help: "longest text accepted, in bytes"),
+        Setting(
+            key: "audio-ttl-s", environment: "INTONE_AUDIO_TTL_S", defaultValue: "3600",
+            help: "seconds the audio (and a reply_to stream) is kept"),
+        Setting(
+            key: "default-tts", environment: "INTONE_DEFAULT_TTS", defaultValue: "on",
+            help: "speech for agents without a tts setting: on or off"),
         Setting(key: "batch-size", environment: "INTONE_BATCH_SIZE", defaultValue: "128", help: "jobs read per XREADGROUP (1 to 1000)"),
         Setting(key: "block-ms", environment: "INTONE_BLOCK_MS", defaultValue: "2000", help: "how long one XREADGROUP waits for new jobs"),
-        Setting(key: "synthesizers", environment: "INTONE_SYNTHESIZERS", defaultValue: "0", help: "synthesizer processes (0: one per core)"),
-        Setting(key: "synthesis-timeout-ms", environment: "INTONE_SYNTHESIS_TIMEOUT_MS", defaultValue: "30000", help: "longest one job may render before it fails with synthesis_timeout"),
-        Setting(key: "results-maxlen", environment: "INTONE_RESULTS_MAXLEN", defaultValue: "100000", help: "approximate bound of each result stream (MAXLEN ~)"),
-        Setting(key: "dead-maxlen", environment: "INTONE_DEAD_MAXLEN", defaultValue: "100000", help: "approximate bound of the dead-letter stream (MAXLEN ~)"),
-        Setting(key: "dedup-ttl-s", environment: "INTONE_DEDUP_TTL_S", defaultValue: "86400", help: "seconds a job_id is remembered, so a second job with it gets no second result"),
-        Setting(key: "settings-refresh-ms", environment: "INTONE_SETTINGS_REFRESH_MS", defaultValue: "2000", help: "how often agent settings are read again"),
+        Setting(
+            key: "synthesizers", environment: "INTONE_SYNTHESIZERS", defaultValue: "0", help: "synthesizer processes (0: one per core)"),
+        Setting(
+            key: "synthesis-timeout-ms", environment: "INTONE_SYNTHESIS_TIMEOUT_MS", defaultValue: "30000",
+            help: "longest one job may render before it fails with synthesis_timeout"),
+        Setting(
+            key: "results-maxlen", environment: "INTONE_RESULTS_MAXLEN", defaultValue: "100000",
+            help: "approximate bound of each result stream (MAXLEN ~)"),
+        Setting(
+            key: "dead-maxlen", environment: "INTONE_DEAD_MAXLEN", defaultValue: "100000",
+            help: "approximate bound of the dead-letter stream (MAXLEN ~)"),
+        Setting(
+            key: "dedup-ttl-s", environment: "INTONE_DEDUP_TTL_S", defaultValue: "86400",
+            help: "seconds a job_id is remembered, so a second job with it gets no second result"),
+        Setting(
+            key: "settings-refresh-ms", environment: "INTONE_SETTINGS_REFRESH_MS", defaultValue: "2000",
+            help: "how often agent settings are read again"),
     ]
 
     public var redisURL: RedisURL

@@ -32,13 +32,49 @@ public enum Demo {
     }
 
     static let samples: [(String, [(String, String)])] = [
-        ("greeting", [("agent_id", "support-bot"), ("user_id", "u-1001"), ("text", "Hello! Your order has shipped and will arrive on Thursday. Is there anything else I can help you with?")]),
-        ("german", [("agent_id", "berlin-bot"), ("user_id", "u-1002"), ("text", "Guten Tag! Ihre Bestellung ist unterwegs und kommt am Donnerstag an.")]),
-        ("fast-high", [("agent_id", "support-bot"), ("user_id", "u-1003"), ("text", "This reply is spoken faster and higher, as the job asks."), ("rate", "260"), ("pitch", "80")]),
-        ("voice-off", [("agent_id", "quiet-bot"), ("user_id", "u-1004"), ("text", "This agent's voice is off, so this reply stays text.")]),
-        ("keyword-hit", [("agent_id", "digest-bot"), ("user_id", "u-1005"), ("prompt", "Please read aloud today's summary."), ("text", "Today you have three new messages and one meeting at ten.")]),
-        ("keyword-miss", [("agent_id", "digest-bot"), ("user_id", "u-1006"), ("prompt", "What is new today?"), ("text", "Today you have three new messages.")]),
-        ("bad-rate", [("agent_id", "support-bot"), ("user_id", "u-1007"), ("text", "A producer asked for an impossible rate."), ("rate", "9000")]),
+        (
+            "greeting",
+            [
+                ("agent_id", "support-bot"), ("user_id", "u-1001"),
+                ("text", "Hello! Your order has shipped and will arrive on Thursday. Is there anything else I can help you with?"),
+            ]
+        ),
+        (
+            "german",
+            [
+                ("agent_id", "berlin-bot"), ("user_id", "u-1002"),
+                ("text", "Guten Tag! Ihre Bestellung ist unterwegs und kommt am Donnerstag an."),
+            ]
+        ),
+        (
+            "fast-high",
+            [
+                ("agent_id", "support-bot"), ("user_id", "u-1003"), ("text", "This reply is spoken faster and higher, as the job asks."),
+                ("rate", "260"), ("pitch", "80"),
+            ]
+        ),
+        (
+            "voice-off",
+            [("agent_id", "quiet-bot"), ("user_id", "u-1004"), ("text", "This agent's voice is off, so this reply stays text.")]
+        ),
+        (
+            "keyword-hit",
+            [
+                ("agent_id", "digest-bot"), ("user_id", "u-1005"), ("prompt", "Please read aloud today's summary."),
+                ("text", "Today you have three new messages and one meeting at ten."),
+            ]
+        ),
+        (
+            "keyword-miss",
+            [
+                ("agent_id", "digest-bot"), ("user_id", "u-1006"), ("prompt", "What is new today?"),
+                ("text", "Today you have three new messages."),
+            ]
+        ),
+        (
+            "bad-rate",
+            [("agent_id", "support-bot"), ("user_id", "u-1007"), ("text", "A producer asked for an impossible rate."), ("rate", "9000")]
+        ),
         ("engine-crash", [("agent_id", "support-bot"), ("user_id", "u-1008"), ("text", String(repeating: "a . ", count: 100))]),
         ("greeting", [("agent_id", "support-bot"), ("user_id", "u-1001"), ("text", "The same job_id again: it gets no second result.")]),
     ]
@@ -98,13 +134,18 @@ public enum Demo {
                 detail = path
                 seconds = String(format3((Double(fields["duration_ms"] ?? "0") ?? 0) / 1000))
             }
-            rows.append(Row(jobID: jobID, agent: fields["agent_id"] ?? "", status: fields["status"] ?? "", detail: detail, audioSeconds: seconds, milliseconds: fields["elapsed_ms"] ?? ""))
+            rows.append(
+                Row(
+                    jobID: jobID, agent: fields["agent_id"] ?? "", status: fields["status"] ?? "", detail: detail, audioSeconds: seconds,
+                    milliseconds: fields["elapsed_ms"] ?? ""))
         }
         let dead = try connection.command("XLEN", .string(keys.dead)).integer ?? 0
         print("")
         print(table(rows))
         print("")
-        print("\(rows.count) results for \(samples.count) jobs (one job_id was enqueued twice), \(dead) dead letters; WAV files in \(options.outputDirectory)/")
+        print(
+            "\(rows.count) results for \(samples.count) jobs (one job_id was enqueued twice), \(dead) dead letters; WAV files in \(options.outputDirectory)/"
+        )
         print("The worker survived the engine crash: synthesizer restarts = \(worker.statistics.synthesizerRestarts)")
         return rows
     }
@@ -116,10 +157,13 @@ public enum Demo {
         for row in cells { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func line(_ row: [String]) -> String {
             row.enumerated().map { i, cell in
-                i >= 4 ? String(repeating: " ", count: widths[i] - cell.count) + cell : cell + String(repeating: " ", count: widths[i] - cell.count)
+                i >= 4
+                    ? String(repeating: " ", count: widths[i] - cell.count) + cell
+                    : cell + String(repeating: " ", count: widths[i] - cell.count)
             }.joined(separator: "  ")
         }
-        return ([line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")] + cells.map(line)).joined(separator: "\n")
+        return ([line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")] + cells.map(line)).joined(
+            separator: "\n")
     }
 
     static func format3(_ value: Double) -> String {

@@ -26,7 +26,8 @@ public struct BatchFinisher {
 
     /// Entry ids that are pending but whose data is gone (deleted by someone else) are
     /// passed as `acknowledgeOnly`: acknowledged and removed, nothing written.
-    public func finish(_ jobs: [FinishedJob], acknowledgeOnly: [String] = [], on connection: RedisConnection) throws(RedisError) -> Written {
+    public func finish(_ jobs: [FinishedJob], acknowledgeOnly: [String] = [], on connection: RedisConnection) throws(RedisError) -> Written
+    {
         for attempt in 0..<2 {
             // Rebuilt on the second attempt: the reloaded script's SHA goes into the call.
             let replies = try connection.send(commands(jobs, acknowledgeOnly: acknowledgeOnly))
@@ -34,7 +35,9 @@ public struct BatchFinisher {
             guard let results = exec.array, let first = results.first else {
                 // EXECABORT or a nil EXEC: nothing ran.
                 let message = exec.errorMessage ?? replies.compactMap(\.errorMessage).first ?? "EXEC returned \(exec)"
-                if message.hasPrefix("NOSCRIPT") || replies.contains(where: { $0.errorMessage?.hasPrefix("NOSCRIPT") == true }), attempt == 0 {
+                if message.hasPrefix("NOSCRIPT") || replies.contains(where: { $0.errorMessage?.hasPrefix("NOSCRIPT") == true }),
+                    attempt == 0
+                {
                     try script.load(on: connection)
                     continue
                 }

@@ -9,7 +9,8 @@ public struct JobProducer {
     /// Adds one job and returns its entry id. Fields are written in the order given.
     @discardableResult
     public func enqueue(_ fields: [(String, String)], on connection: RedisConnection) throws(RedisError) -> String {
-        let reply = try connection.command(["XADD", .string(keys.jobs), "*"] + fields.flatMap { [RedisArgument.string($0.0), .string($0.1)] })
+        let reply = try connection.command(
+            ["XADD", .string(keys.jobs), "*"] + fields.flatMap { [RedisArgument.string($0.0), .string($0.1)] })
         guard let id = reply.string else { throw RedisError.unexpected("XADD", reply) }
         return id
     }

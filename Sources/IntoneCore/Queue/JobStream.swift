@@ -18,7 +18,8 @@ public struct JobStream {
     /// Creates the group at the start of the stream (MKSTREAM); an existing group is fine.
     /// Starting at `0`, not `$`, keeps jobs that producers added before any worker ran.
     public func createGroup(on connection: RedisConnection) throws(RedisError) {
-        let reply = try connection.send(RedisCommands(["XGROUP", "CREATE", .string(keys.jobs), .string(QueueKeys.group), "0", "MKSTREAM"]))[0]
+        let reply = try connection.send(
+            RedisCommands(["XGROUP", "CREATE", .string(keys.jobs), .string(QueueKeys.group), "0", "MKSTREAM"]))[0]
         if let message = reply.errorMessage, !message.hasPrefix("BUSYGROUP") {
             throw RedisError(.server, "XGROUP CREATE \(keys.jobs): \(message)")
         }

@@ -33,7 +33,9 @@ public struct JobValidation: Sendable {
 
     private func check(_ job: Job) throws(JobFailure) -> ValidJob {
         if let version = job.value("v"), version != Array("1".utf8) {
-            throw JobFailure(.unsupportedVersion, "contract version '\(String(decoding: version, as: UTF8.self))' is not supported; this worker speaks v1")
+            throw JobFailure(
+                .unsupportedVersion,
+                "contract version '\(String(decoding: version, as: UTF8.self))' is not supported; this worker speaks v1")
         }
         let agentID = try required("agent_id", job)
         let userID = try required("user_id", job)
@@ -63,7 +65,10 @@ public struct JobValidation: Sendable {
         valid.prompt = try optional("prompt", job)
         if let replyTo = try optional("reply_to", job), !replyTo.isEmpty {
             guard keys.acceptsReplyTo(replyTo) else {
-                throw JobFailure(.badReplyTo, "reply_to '\(replyTo)' must be a stream key of this queue, '\(keys.prefix)…', other than its jobs, dead letters, audio, agents, buckets or markers")
+                throw JobFailure(
+                    .badReplyTo,
+                    "reply_to '\(replyTo)' must be a stream key of this queue, '\(keys.prefix)…', other than its jobs, dead letters, audio, agents, buckets or markers"
+                )
             }
             valid.replyTo = replyTo
         }

@@ -12,7 +12,9 @@ public struct QueueKeys: Sendable, Equatable {
     /// Checks the name: letters, digits and `_ . : -`, at most 100 characters.
     public init(queue: String) throws(ConfigurationError) {
         guard !queue.isEmpty, queue.utf8.count <= 100,
-            queue.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.:-".unicodeScalars.contains($0)) })
+            queue.unicodeScalars.allSatisfy({
+                $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.:-".unicodeScalars.contains($0))
+            })
         else {
             throw ConfigurationError("queue name '\(queue)' must be 1 to 100 letters, digits, '_', '.', ':' or '-'")
         }

@@ -82,7 +82,9 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             }
             host = rest[rest.index(after: rest.startIndex)..<close]
             let after = rest[rest.index(after: close)...]
-            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
+            if after.hasPrefix(":") {
+                portText = after.dropFirst()
+            } else if !after.isEmpty {
                 throw RedisURLError(url: original, reason: "unexpected '\(after)' after the host")
             }
         } else if let colon = rest.lastIndex(of: ":") {

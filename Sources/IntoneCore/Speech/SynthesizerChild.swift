@@ -59,7 +59,7 @@ public enum SynthesizerChild {
             if let fd = Int32(name), fd > STDERR_FILENO, fd != own { inherited.append(fd) }
         }
         closedir(directory)
-        inherited.forEach { close($0) }
+        for fd in inherited { close(fd) }
     }
 
     private static func receive() -> SpeechRequest? {

@@ -44,7 +44,9 @@ final class SynthesizerProcess {
                 // terminal unless told to use stderr, which goes to /dev/null here.
                 pid = try Spawn.start(
                     executable, arguments,
-                    redirects: [(STDIN_FILENO, .descriptor(request.read)), (STDOUT_FILENO, .descriptor(reply.write)), (STDERR_FILENO, .null)],
+                    redirects: [
+                        (STDIN_FILENO, .descriptor(request.read)), (STDOUT_FILENO, .descriptor(reply.write)), (STDERR_FILENO, .null),
+                    ],
                     extraEnvironment: ["LIBC_FATAL_STDERR_=1"])
             } catch {
                 close(request.write)

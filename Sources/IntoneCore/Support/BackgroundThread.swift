@@ -19,11 +19,13 @@ public final class BackgroundThread: Sendable {
         let thread = BackgroundThread(body: body)
         let retained = Unmanaged.passRetained(thread).toOpaque()
         var handle = pthread_t()
-        let status = pthread_create(&handle, nil, { raw in
-            let thread = Unmanaged<BackgroundThread>.fromOpaque(raw!).takeRetainedValue()
-            thread.execute()
-            return nil
-        }, retained)
+        let status = pthread_create(
+            &handle, nil,
+            { raw in
+                let thread = Unmanaged<BackgroundThread>.fromOpaque(raw!).takeRetainedValue()
+                thread.execute()
+                return nil
+            }, retained)
         if status != 0 {
             Unmanaged<BackgroundThread>.fromOpaque(retained).release()
             thread.complete(error: ThreadStartError(code: status))
@@ -70,7 +72,7 @@ public final class BackgroundThread: Sendable {
             defer { state.waiters = [] }
             return state.waiters
         }
-        waiters.forEach { $0.resume() }
+        for waiter in waiters { waiter.resume() }
     }
 }
 

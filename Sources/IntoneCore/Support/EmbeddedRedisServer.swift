@@ -28,10 +28,11 @@ public final class EmbeddedRedisServer: @unchecked Sendable {
         guard let server = Self.findInPath("redis-server") else {
             throw EmbeddedRedisError("redis-server is not installed (apt-get install -y redis-server)")
         }
-        arguments = [
-            server, "--port", "0", "--unixsocket", socketPath, "--unixsocketperm", "700", "--dir", directory,
-            "--save", "", "--appendonly", "no", "--logfile", directory + "/redis.log",
-        ] + extraArguments
+        arguments =
+            [
+                server, "--port", "0", "--unixsocket", socketPath, "--unixsocketperm", "700", "--dir", directory,
+                "--save", "", "--appendonly", "no", "--logfile", directory + "/redis.log",
+            ] + extraArguments
         shellPID = 0
         lifeline = -1
         try launch()
@@ -73,7 +74,9 @@ public final class EmbeddedRedisServer: @unchecked Sendable {
         let lifelinePipe = try Spawn.pipe()
         defer { close(lifelinePipe.read) }
         do {
-            shellPID = try Spawn.start("/bin/sh", ["-c", script], redirects: [(STDIN_FILENO, .descriptor(lifelinePipe.read)), (STDOUT_FILENO, .null)], newProcessGroup: true)
+            shellPID = try Spawn.start(
+                "/bin/sh", ["-c", script], redirects: [(STDIN_FILENO, .descriptor(lifelinePipe.read)), (STDOUT_FILENO, .null)],
+                newProcessGroup: true)
         } catch {
             close(lifelinePipe.write)
             throw EmbeddedRedisError(error.description)

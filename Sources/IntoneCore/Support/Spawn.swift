@@ -35,8 +35,8 @@ enum Spawn {
         }
         environment.append(nil)
         defer {
-            argv.forEach { free($0) }
-            environment.forEach { free($0) }
+            for pointer in argv { free(pointer) }
+            for pointer in environment { free(pointer) }
         }
         // The spawning thread may block signals (Dispatch's threads do) and this process
         // ignores SIGPIPE; a child must start with neither, or SIGTERM would not stop it.

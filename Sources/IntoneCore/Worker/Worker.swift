@@ -114,13 +114,13 @@ final class WorkLoop {
                     recovering = true
                 }
                 try step()
-            } catch where error.code == .connection {
+            } catch  where error.code == .connection {
                 if outage == nil {
                     logger.error("redis connection lost; reconnecting", metadata: ["error": "\(error.message)"])
                     outage = Outage(since: Monotonic.milliseconds())
                 }
                 outage!.wait(until: { worker.isStopping })
-            } catch where error.message.contains("NOGROUP") {
+            } catch  where error.message.contains("NOGROUP") {
                 // The stream or group vanished (Redis restarted without persistence, or
                 // an operator deleted it): create it again and carry on.
                 logger.warning("consumer group missing; creating it again", metadata: ["error": "\(error.message)"])
@@ -250,7 +250,9 @@ final class WorkLoop {
         let written = try finisher.finish(finished, acknowledgeOnly: acknowledgeOnly, on: connection)
         for job in finished {
             guard case .failed(let failure) = job.outcome else { continue }
-            var metadata: Logger.Metadata = ["job.id": "\(job.jobID)", "error.code": "\(failure.code.rawValue)", "message": "\(failure.message)"]
+            var metadata: Logger.Metadata = [
+                "job.id": "\(job.jobID)", "error.code": "\(failure.code.rawValue)", "message": "\(failure.message)",
+            ]
             if let agent = job.job.value("agent_id") { metadata["agent.id"] = "\(String(decoding: agent, as: UTF8.self))" }
             switch failure.code {
             case .synthesisCrashed, .synthesisTimeout: logger.warning("job failed", metadata: metadata)
