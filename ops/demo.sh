@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Quick start: installs what is missing, builds Intone, and runs `intone demo` on a private
+# redis-server (no Redis of your own needed). WAV files land in ./intone-demo/.
+# Extra arguments go to `intone demo` (for example --redis redis://host:6379).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -x /opt/swift/usr/bin/swift ]; then PATH="$PATH:/opt/swift/usr/bin"; fi
+
+bash ops/install-dependencies.sh
+swift build --product intone
+exec .build/debug/intone demo "$@"
