@@ -32,7 +32,9 @@ public struct BatchFinisher {
             // Rebuilt on the second attempt: the reloaded script's SHA goes into the call.
             let replies = try connection.send(commands(jobs, acknowledgeOnly: acknowledgeOnly))
             let exec = replies[replies.count - 1]
-            guard let results = exec.array, let first = results.first else {
+            // EXEC's replies: one per audio SET, then the script's.
+            let scriptIndex = jobs.count { if case .ok = $0.outcome { true } else { false } }
+            guard let results = exec.array, results.count > scriptIndex else {
                 // EXECABORT or a nil EXEC: nothing ran.
                 let message = exec.errorMessage ?? replies.compactMap(\.errorMessage).first ?? "EXEC returned \(exec)"
                 if message.hasPrefix("NOSCRIPT") || replies.contains(where: { $0.errorMessage?.hasPrefix("NOSCRIPT") == true }),
@@ -43,6 +45,7 @@ public struct BatchFinisher {
                 }
                 throw RedisError(.server, "finishing a batch: \(message)")
             }
+            let first = results[scriptIndex]
             if let message = first.errorMessage {
                 // NOSCRIPT inside EXEC: the script did not run, so nothing was written for
                 // the batch; reload and run it again.
@@ -55,6 +58,9 @@ public struct BatchFinisher {
             guard let counts = first.array, counts.count == 2, let written = counts[0].integer, let duplicates = counts[1].integer else {
                 throw RedisError.unexpected("finish script", first)
             }
+            if let message = results.compactMap(\.errorMessage).first {
+                throw RedisError(.server, "finishing a batch: \(message)")
+            }
             return Written(results: Int(written), duplicates: Int(duplicates))
         }
         throw RedisError(.server, "finishing a batch: the finish script is still missing after SCRIPT LOAD")
@@ -63,6 +69,11 @@ public struct BatchFinisher {
     private func commands(_ jobs: [FinishedJob], acknowledgeOnly: [String]) -> RedisCommands {
         var commands = RedisCommands()
         commands.append("MULTI")
+        for job in jobs {
+            if case .ok(let audioKey, let audio, _) = job.outcome {
+                commands.append("SET", .string(audioKey), .bytes(audio.wav), "EX", .integer(limits.audioTTLSeconds))
+            }
+        }
         commands.append(script.call(keys: scriptKeys(jobs), arguments: scriptArguments(jobs)))
         if !acknowledgeOnly.isEmpty {
             commands.append(["XACK", .string(keys.jobs), .string(QueueKeys.group)] + acknowledgeOnly.map { .string($0) })
@@ -74,9 +85,9 @@ public struct BatchFinisher {
 
     private func scriptKeys(_ jobs: [FinishedJob]) -> [String] {
         var list = [keys.jobs, keys.dead, keys.results]
-        list.reserveCapacity(3 + 3 * jobs.count)
+        list.reserveCapacity(3 + 2 * jobs.count)
         for job in jobs {
-            list += [keys.done(jobID: job.jobID), job.resultStream, keys.audio(jobID: job.jobID)]
+            list += [keys.done(jobID: job.jobID), job.resultStream]
         }
         return list
     }
@@ -88,11 +99,6 @@ public struct BatchFinisher {
         ]
         for job in jobs {
             arguments.append(.string(job.job.entryID))
-            if case .ok(_, let audio, _) = job.outcome {
-                arguments.append(.bytes(audio.wav))
-            } else {
-                arguments.append(.string(""))
-            }
             arguments.append(.integer(job.resultFields.count))
             for field in job.resultFields { arguments += [.bytes(field.name), .bytes(field.value)] }
             arguments.append(.integer(job.deadLetterFields.count))
