@@ -1,0 +1,81 @@
+import Foundation
+import IntoneCore
+import Testing
+
+/// The `intone` binary as operators run it.
+@Suite(.redisServer) struct CommandLineTests {
+    struct Run {
+        var status: Int32
+        var output: String
+        var errors: String
+    }
+
+    func intone(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try intoneExecutable())
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, output: String(decoding: out, as: UTF8.self), errors: String(decoding: err, as: UTF8.self))
+    }
+
+    func socketURL() throws -> String {
+        guard let server = TestRedis.server else { throw TestSupportError("no server") }
+        return "unix://" + server.socketPath
+    }
+
+    @Test func unreachableRedisIsOneLineAndNonZero() throws {
+        let run = try intone(["work", "--redis", "unix:///nonexistent/redis.sock"])
+        #expect(run.status != 0)
+        let lines = run.errors.split(separator: "\n")
+        #expect(lines.count == 1, "\(run.errors)")
+        #expect(lines.first?.hasPrefix("intone: cannot connect to unix:///nonexistent/redis.sock") == true)
+    }
+
+    @Test func invalidSettingNamesTheFlag() throws {
+        let run = try intone(["work", "--redis", try socketURL()], environment: ["INTONE_USER_RATE": "lots"])
+        #expect(run.status != 0)
+        #expect(run.errors == "intone: --user-rate: rate limit 'lots' must look like '20/s burst 40' (rate > 0, burst ≥ 1)\n")
+    }
+
+    @Test func enqueuePrintsTheJobIDAndWritesTheContractsFields() throws {
+        let keys = try uniqueQueue()
+        let run = try intone(["enqueue", "--redis", try socketURL(), "--queue", keys.queue, "--agent", "a1", "--user", "u1", "--voice", "de", "--job-id", "cli-1", "Guten Tag"])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output == "cli-1\n")
+        let entries = try streamEntries(keys.jobs, on: try TestRedis.connect())
+        #expect(entries.count == 1)
+        #expect(entries.first?["job_id"] == "cli-1" && entries.first?["agent_id"] == "a1" && entries.first?["user_id"] == "u1")
+        #expect(entries.first?["text"] == "Guten Tag" && entries.first?["voice"] == "de")
+    }
+
+    @Test func workAnswersAndExitsZeroOnSIGTERM() async throws {
+        let keys = try uniqueQueue()
+        let connection = try TestRedis.connect()
+        try JobProducer(keys: keys).add([("job_id", "p1"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hello.")], on: connection)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try intoneExecutable())
+        process.arguments = ["work", "--redis", try socketURL(), "--queue", keys.queue, "--synthesizers", "1", "--block-ms", "100"]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let results = try await waitForEntries(keys.results, count: 1, on: connection)
+        #expect(results.first?["status"] == "ok")
+        process.terminate()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!process.isRunning)
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let lines = log.split(separator: "\n")
+        #expect(lines.first?.contains("intone worker started") == true)
+        #expect(lines.filter { $0.contains("info") && !$0.contains("started") && !$0.contains("stop") }.isEmpty, "no per-job lines at info: \(log)")
+    }
+}
