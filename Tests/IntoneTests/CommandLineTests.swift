@@ -23,7 +23,8 @@ import Testing
         let out = output.fileHandleForReading.readDataToEndOfFile()
         let err = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: String(decoding: out, as: UTF8.self), errors: String(decoding: err, as: UTF8.self))
+        return Run(
+            status: process.terminationStatus, output: String(decoding: out, as: UTF8.self), errors: String(decoding: err, as: UTF8.self))
     }
 
     func socketURL() throws -> String {
@@ -47,7 +48,10 @@ import Testing
 
     @Test func enqueuePrintsTheJobIDAndWritesTheContractsFields() throws {
         let keys = try uniqueQueue()
-        let run = try intone(["enqueue", "--redis", try socketURL(), "--queue", keys.queue, "--agent", "a1", "--user", "u1", "--voice", "de", "--job-id", "cli-1", "Guten Tag"])
+        let run = try intone([
+            "enqueue", "--redis", try socketURL(), "--queue", keys.queue, "--agent", "a1", "--user", "u1", "--voice", "de", "--job-id",
+            "cli-1", "Guten Tag",
+        ])
         #expect(run.status == 0, "\(run.errors)")
         #expect(run.output == "cli-1\n")
         let entries = try streamEntries(keys.jobs, on: try TestRedis.connect())
@@ -76,6 +80,8 @@ import Testing
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let lines = log.split(separator: "\n")
         #expect(lines.first?.contains("intone worker started") == true)
-        #expect(lines.filter { $0.contains("info") && !$0.contains("started") && !$0.contains("stop") }.isEmpty, "no per-job lines at info: \(log)")
+        #expect(
+            lines.filter { $0.contains("info") && !$0.contains("started") && !$0.contains("stop") }.isEmpty,
+            "no per-job lines at info: \(log)")
     }
 }

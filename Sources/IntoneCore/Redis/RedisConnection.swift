@@ -72,10 +72,11 @@ public final class RedisConnection {
         }
         guard commands.count > 0 else { return [] }
         roundTrips += 1
-        let appended = commands.encoded.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
-        }
-        guard appended == REDIS_OK else { throw connectionFailure(commands.names.first ?? "command") }
+        // The encoded pipeline goes to the socket directly. hiredis would copy it into
+        // its output buffer and, after every partial write, move the unwritten rest to
+        // the front: quadratic for a batch of WAV files (tens of MB). Its output buffer
+        // stays empty, so redisGetReply below only reads.
+        guard writeAll(commands.encoded) else { throw connectionFailure(commands.names.first ?? "command") }
         var replies: [RedisReply] = []
         replies.reserveCapacity(commands.count)
         for index in 0..<commands.count {
@@ -104,6 +105,29 @@ public final class RedisConnection {
             throw RedisError(.server, "\(commands.names[0]): \(message)")
         }
         return reply
+    }
+
+    private func writeAll(_ bytes: [UInt8]) -> Bool {
+        let fd = context.pointee.fd
+        return bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                // The socket's send timeout (redisSetTimeout) bounds each write.
+                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    let reason = String(cString: strerror(errno))
+                    withUnsafeMutableBytes(of: &context.pointee.errstr) { raw in
+                        let bytes = Array(reason.utf8.prefix(raw.count - 1)) + [0]
+                        raw.copyBytes(from: bytes)
+                    }
+                    context.pointee.err = REDIS_ERR_IO
+                    return false
+                }
+                offset += written
+            }
+            return true
+        }
     }
 
     private func prepare() throws(RedisError) {

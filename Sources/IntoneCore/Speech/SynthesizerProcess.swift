@@ -20,6 +20,10 @@ final class SynthesizerProcess {
         case closed
     }
 
+    /// F_SETPIPE_SZ (Linux); not exported to Swift.
+    private static let setPipeSize: Int32 = 1031
+    private static let pipeSize: Int32 = 1 << 20
+
     private init(pid: pid_t, requestFD: Int32, replyFD: Int32) {
         self.pid = pid
         self.requestFD = requestFD
@@ -54,6 +58,9 @@ final class SynthesizerProcess {
                 throw error
             }
             _ = fcntl(reply.read, F_SETFL, fcntl(reply.read, F_GETFL) | O_NONBLOCK)
+            // A whole reply (a WAV file) fits in the pipe, so a child hands it over in one
+            // write and never waits on the worker to drain 64 KiB at a time.
+            _ = fcntl(reply.read, Self.setPipeSize, Self.pipeSize)
             return SynthesizerProcess(pid: pid, requestFD: request.write, replyFD: reply.read)
         } catch {
             throw SynthesisError(.unavailable, "\(error)")

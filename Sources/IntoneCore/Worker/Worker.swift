@@ -158,6 +158,8 @@ final class WorkLoop {
     /// Decides every job of the batch, gates the speakable ones, renders the admitted
     /// ones and writes everything back.
     func process(_ batch: JobStream.Batch) throws(RedisError) {
+        let started = Monotonic.nanoseconds()
+        var renderNanoseconds: Int64 = 0
         let keys = configuration.keys
         let consumer = configuration.consumer
         var finished: [FinishedJob] = []
@@ -212,7 +214,9 @@ final class WorkLoop {
 
         if !admitted.isEmpty {
             let restartsBefore = pool.restarts
+            let renderStarted = Monotonic.nanoseconds()
             let rendered = pool.render(admitted.map(\.request))
+            renderNanoseconds = Monotonic.nanoseconds() - renderStarted
             for (item, result) in zip(admitted, rendered) {
                 switch result {
                 case .success(let audio):
@@ -237,12 +241,21 @@ final class WorkLoop {
             if restarts > 0 { worker.record { $0.synthesizerRestarts += restarts } }
         }
 
+        let finishStarted = Monotonic.nanoseconds()
         do {
             try finish(finished, acknowledgeOnly: acknowledgeOnly)
         } catch let error where error.code == .connection {
             unfinished = (finished, acknowledgeOnly)
             throw error
         }
+        let done = Monotonic.nanoseconds()
+        logger.debug(
+            "batch finished",
+            metadata: [
+                "jobs": "\(batch.jobs.count)", "rendered": "\(admitted.count)",
+                "decide_gate_ms": "\(Double(finishStarted - started - renderNanoseconds) / 1e6)",
+                "render_ms": "\(Double(renderNanoseconds) / 1e6)", "finish_ms": "\(Double(done - finishStarted) / 1e6)",
+            ])
     }
 
     private func finish(_ finished: [FinishedJob], acknowledgeOnly: [String]) throws(RedisError) {
