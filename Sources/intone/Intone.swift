@@ -96,6 +96,9 @@ struct Work: ParsableCommand {
     @Option(help: "Bound of the dead-letter stream (env INTONE_DEAD_MAXLEN; default 100000).") var deadMaxlen: String?
     @Option(help: "Seconds a job_id is remembered (env INTONE_DEDUP_TTL_S; default 86400).") var dedupTtlS: String?
     @Option(help: "How often agent settings are re-read, ms (env INTONE_SETTINGS_REFRESH_MS; default 2000).") var settingsRefreshMs: String?
+    @Option(help: "On SIGTERM, seconds to finish the jobs in hand (env INTONE_SHUTDOWN_GRACE_S; default 25).") var shutdownGraceS: String?
+    @Option(help: "Idle seconds after which a consumer holding nothing is removed (env INTONE_CONSUMER_IDLE_S; default 3600).")
+    var consumerIdleS: String?
 
     func run() throws {
         try logOptions.bootstrap()
@@ -105,7 +108,8 @@ struct Work: ParsableCommand {
             ("user-rate", userRate), ("max-text-bytes", maxTextBytes), ("audio-ttl-s", audioTtlS), ("default-tts", defaultTts),
             ("batch-size", batchSize), ("block-ms", blockMs), ("synthesizers", synthesizers),
             ("synthesis-timeout-ms", synthesisTimeoutMs), ("results-maxlen", resultsMaxlen), ("dead-maxlen", deadMaxlen),
-            ("dedup-ttl-s", dedupTtlS), ("settings-refresh-ms", settingsRefreshMs),
+            ("dedup-ttl-s", dedupTtlS), ("settings-refresh-ms", settingsRefreshMs), ("shutdown-grace-s", shutdownGraceS),
+            ("consumer-idle-s", consumerIdleS),
         ]
         for (key, value) in given { flags[key] = value }
         let configuration: WorkerConfiguration

@@ -56,6 +56,12 @@ public struct WorkerConfiguration: Sendable {
             key: "dedup-ttl-s", environment: "INTONE_DEDUP_TTL_S", defaultValue: "86400",
             help: "seconds a job_id is remembered, so a second job with it gets no second result"),
         Setting(
+            key: "shutdown-grace-s", environment: "INTONE_SHUTDOWN_GRACE_S", defaultValue: "25",
+            help: "on SIGTERM, how long to finish the jobs in hand before leaving them to other replicas"),
+        Setting(
+            key: "consumer-idle-s", environment: "INTONE_CONSUMER_IDLE_S", defaultValue: "3600",
+            help: "consumers of the group idle this long with nothing pending are removed"),
+        Setting(
             key: "settings-refresh-ms", environment: "INTONE_SETTINGS_REFRESH_MS", defaultValue: "2000",
             help: "how often agent settings are read again"),
     ]
@@ -78,6 +84,8 @@ public struct WorkerConfiguration: Sendable {
     public var deadMaxLength: Int
     public var dedupTTLSeconds: Int
     public var settingsRefreshMilliseconds: Int
+    public var shutdownGraceSeconds: Int
+    public var consumerIdleSeconds: Int
 
     public var queue: String { keys.queue }
 
@@ -127,6 +135,8 @@ public struct WorkerConfiguration: Sendable {
         deadMaxLength = try integer("dead-maxlen", 1...Int.max)
         dedupTTLSeconds = try integer("dedup-ttl-s", 1...Int.max)
         settingsRefreshMilliseconds = try integer("settings-refresh-ms", 0...3_600_000)
+        shutdownGraceSeconds = try integer("shutdown-grace-s", 0...3600)
+        consumerIdleSeconds = try integer("consumer-idle-s", 1...Int.max)
         guard consumer.utf8.count <= 200 else { throw ConfigurationError("--consumer is longer than 200 bytes") }
     }
 
@@ -141,6 +151,7 @@ public struct WorkerConfiguration: Sendable {
             ("synthesizers", "\(synthesizers)"), ("synthesis_timeout_ms", "\(synthesisTimeoutMilliseconds)"),
             ("results_maxlen", "\(resultsMaxLength)"), ("dead_maxlen", "\(deadMaxLength)"),
             ("dedup_ttl_s", "\(dedupTTLSeconds)"), ("settings_refresh_ms", "\(settingsRefreshMilliseconds)"),
+            ("shutdown_grace_s", "\(shutdownGraceSeconds)"), ("consumer_idle_s", "\(consumerIdleSeconds)"),
         ]
     }
 

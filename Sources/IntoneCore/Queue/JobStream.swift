@@ -34,12 +34,67 @@ public struct JobStream {
     /// with their delivery counts from the pending list.
     public func readOwnPending(count: Int, on connection: RedisConnection) throws(RedisError) -> Batch {
         var batch = try read(id: "0", count: count, block: nil, on: connection)
-        guard !batch.jobs.isEmpty else { return batch }
         // Re-reading with id 0 counted as a delivery (Redis 7.0); XPENDING now holds it.
-        let first = batch.jobs.first!.entryID
-        let last = batch.jobs.last!.entryID
+        try attachDeliveryCounts(to: &batch, on: connection)
+        return batch
+    }
+
+    /// Where a take-over scan of the pending list stands; `0-0` starts it again.
+    public struct ClaimCursor: Sendable, Equatable {
+        public var position = "0-0"
+        public var isAtStart: Bool { position == "0-0" }
+        public init() {}
+    }
+
+    /// Takes over entries that have been pending longer than `minimumIdle` (their
+    /// holder died or is stuck: a live worker keeps its entries fresh), scanning
+    /// from `cursor` (XAUTOCLAIM). Entries deleted from the stream while pending come
+    /// back as `vanished`; Redis 7.0 has already removed them from the pending list.
+    public func claimIdle(
+        minimumIdleMilliseconds: Int, count: Int, cursor: inout ClaimCursor, on connection: RedisConnection
+    ) throws(RedisError) -> Batch {
         let reply = try connection.command(
-            "XPENDING", .string(keys.jobs), .string(QueueKeys.group), .string(first), .string(last), .integer(count), .string(consumer))
+            "XAUTOCLAIM", .string(keys.jobs), .string(QueueKeys.group), .string(consumer), .integer(minimumIdleMilliseconds),
+            .string(cursor.position), "COUNT", .integer(count))
+        guard let parts = reply.array, parts.count >= 2, let next = parts[0].string else {
+            throw RedisError.unexpected("XAUTOCLAIM", reply)
+        }
+        cursor.position = next
+        var batch = try Self.parseEntries(parts[1], command: "XAUTOCLAIM")
+        if parts.count >= 3, let deleted = parts[2].array {
+            batch.vanished += deleted.compactMap(\.string)
+        }
+        try attachDeliveryCounts(to: &batch, on: connection)
+        return batch
+    }
+
+    /// Resets the idle time of entries this consumer holds, so that no other replica
+    /// takes them over while they are still being rendered (XCLAIM … JUSTID does not
+    /// count a delivery).
+    public func keepFresh(_ ids: [String], on connection: RedisConnection) throws(RedisError) {
+        guard !ids.isEmpty else { return }
+        try connection.command(
+            ["XCLAIM", .string(keys.jobs), .string(QueueKeys.group), .string(consumer), "0"] + ids.map { .string($0) } + ["JUSTID"])
+    }
+
+    /// Makes entries this consumer holds but will not finish claimable by any other
+    /// replica at once, by back-dating their last delivery (used at shutdown).
+    public func release(_ ids: [String], on connection: RedisConnection) throws(RedisError) {
+        guard !ids.isEmpty else { return }
+        try connection.command(
+            ["XCLAIM", .string(keys.jobs), .string(QueueKeys.group), .string(consumer), "0"] + ids.map { .string($0) }
+                + ["IDLE", .integer(Self.releasedIdleMilliseconds), "JUSTID"])
+    }
+
+    /// A day: longer than any claim time a deployment would use.
+    static let releasedIdleMilliseconds = 86_400_000
+
+    /// Sets each job's `attempts` from the pending list (deliveries so far).
+    private func attachDeliveryCounts(to batch: inout Batch, on connection: RedisConnection) throws(RedisError) {
+        guard let first = batch.jobs.first?.entryID, let last = batch.jobs.last?.entryID else { return }
+        let reply = try connection.command(
+            "XPENDING", .string(keys.jobs), .string(QueueKeys.group), .string(first), .string(last), .integer(batch.jobs.count * 2 + 16),
+            .string(consumer))
         var deliveries: [String: Int] = [:]
         for entry in reply.array ?? [] {
             if let fields = entry.array, fields.count >= 4, let id = fields[0].string, let count = fields[3].integer {
@@ -49,7 +104,6 @@ public struct JobStream {
         for index in batch.jobs.indices {
             batch.jobs[index].attempts = deliveries[batch.jobs[index].entryID] ?? 1
         }
-        return batch
     }
 
     private func read(id: String, count: Int, block: Int?, on connection: RedisConnection) throws(RedisError) -> Batch {
@@ -71,23 +125,33 @@ public struct JobStream {
             guard let pair = stream.array, pair.count == 2, let entries = pair[1].array else {
                 throw RedisError.unexpected("XREADGROUP", reply)
             }
-            for entry in entries {
-                guard let parts = entry.array, parts.count == 2, let id = parts[0].string else {
-                    throw RedisError.unexpected("XREADGROUP", entry)
-                }
-                guard let flat = parts[1].array else {
-                    batch.vanished.append(id)
-                    continue
-                }
-                var fields: [Job.Field] = []
-                fields.reserveCapacity(flat.count / 2)
-                var index = 0
-                while index + 1 < flat.count {
-                    fields.append(Job.Field(name: flat[index].bytes ?? [], value: flat[index + 1].bytes ?? []))
-                    index += 2
-                }
-                batch.jobs.append(Job(entryID: id, fields: fields))
+            let parsed = try parseEntries(.array(entries), command: "XREADGROUP")
+            batch.jobs += parsed.jobs
+            batch.vanished += parsed.vanished
+        }
+        return batch
+    }
+
+    /// `[[id, [field, value, …]] | [id, nil], …]`
+    static func parseEntries(_ reply: RedisReply, command: String) throws(RedisError) -> Batch {
+        var batch = Batch()
+        guard let entries = reply.array else { throw RedisError.unexpected(command, reply) }
+        for entry in entries {
+            guard let parts = entry.array, parts.count == 2, let id = parts[0].string else {
+                throw RedisError.unexpected(command, entry)
             }
+            guard let flat = parts[1].array else {
+                batch.vanished.append(id)
+                continue
+            }
+            var fields: [Job.Field] = []
+            fields.reserveCapacity(flat.count / 2)
+            var index = 0
+            while index + 1 < flat.count {
+                fields.append(Job.Field(name: flat[index].bytes ?? [], value: flat[index + 1].bytes ?? []))
+                index += 2
+            }
+            batch.jobs.append(Job(entryID: id, fields: fields))
         }
         return batch
     }

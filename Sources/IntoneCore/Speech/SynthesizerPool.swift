@@ -78,13 +78,33 @@ public final class SynthesizerPool {
     public var liveProcesses: Int { children.compactMap { $0 }.count }
 
     /// Renders every request, using all children at once; outcomes are in request order.
-    public func render(_ requests: [SpeechRequest]) -> [Result<RenderedAudio, SynthesisError>] {
+    ///
+    /// `tick` runs about every `tickMilliseconds` while rendering (the worker keeps the
+    /// jobs it holds fresh with it). Once the monotonic time `abandonAt()` returns has
+    /// passed (a shutdown's grace period ran out), the children still rendering are
+    /// killed and every job not done comes back as `.unavailable`: not failed, to be left
+    /// for another replica.
+    public func render(
+        _ requests: [SpeechRequest], tickMilliseconds: Int = 0, tick: () -> Void = {}, abandonAt: () -> Int64? = { nil }
+    ) -> [Result<RenderedAudio, SynthesisError>] {
         var outcomes = [Result<RenderedAudio, SynthesisError>?](repeating: nil, count: requests.count)
         var queue = Array(requests.indices.reversed())
         // Child slot → (request index, deadline).
         var busy: [Int: (request: Int, deadline: Int64)] = [:]
+        var nextTick = tickMilliseconds > 0 ? Monotonic.milliseconds() + Int64(tickMilliseconds) : Int64.max
 
         while !queue.isEmpty || !busy.isEmpty {
+            if let abandon = abandonAt(), Monotonic.milliseconds() >= abandon {
+                for (slot, job) in busy {
+                    children[slot]?.terminate()
+                    children[slot] = nil
+                    outcomes[job.request] = .failure(SynthesisError(.unavailable, "abandoned: the shutdown grace period ran out"))
+                }
+                for index in queue {
+                    outcomes[index] = .failure(SynthesisError(.unavailable, "abandoned: the shutdown grace period ran out"))
+                }
+                break
+            }
             for slot in children.indices where busy[slot] == nil && !queue.isEmpty {
                 let index = queue.removeLast()
                 guard let child = liveChild(slot) else {
@@ -109,8 +129,12 @@ public final class SynthesizerPool {
             }
             let slots = Array(busy.keys)
             var fds = slots.map { pollfd(fd: children[$0]!.replyFD, events: Int16(POLLIN), revents: 0) }
-            let nearest = busy.values.map(\.deadline).min()! - Monotonic.milliseconds()
-            _ = poll(&fds, nfds_t(fds.count), Int32(clamping: max(0, nearest)))
+            let wakeAt = min(busy.values.map(\.deadline).min()!, nextTick, abandonAt() ?? Int64.max)
+            _ = poll(&fds, nfds_t(fds.count), Int32(clamping: max(0, wakeAt - Monotonic.milliseconds())))
+            if Monotonic.milliseconds() >= nextTick {
+                tick()
+                nextTick = Monotonic.milliseconds() + Int64(tickMilliseconds)
+            }
             for (position, slot) in slots.enumerated() {
                 let job = busy[slot]!
                 let child = children[slot]!

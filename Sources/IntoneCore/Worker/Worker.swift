@@ -16,6 +16,8 @@ public final class Worker: Sendable {
     let synthesizer: SynthesizerPool.Configuration
     let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
+    /// Monotonic milliseconds by which the jobs in hand must be finished, once stopping.
+    private let stopDeadline = Atomic<Int64>(Int64.max)
     private let state = Mutex(WorkerStatistics())
 
     public init(configuration: WorkerConfiguration, synthesizer: SynthesizerPool.Configuration, logger: Logger) {
@@ -24,11 +26,21 @@ public final class Worker: Sendable {
         self.logger = logger
     }
 
+    /// Stops reading; the jobs in hand are finished within the shutdown grace period,
+    /// and those that cannot be are left pending, claimable by another replica at once.
     public func requestStop() {
+        let deadline = Monotonic.milliseconds() + Int64(configuration.shutdownGraceSeconds) * 1000
+        _ = stopDeadline.compareExchange(expected: Int64.max, desired: deadline, ordering: .relaxed)
         stopRequested.store(true, ordering: .relaxed)
     }
 
     public var isStopping: Bool { stopRequested.load(ordering: .relaxed) }
+
+    /// When stopping: the monotonic time by which work in hand is abandoned.
+    var shutdownDeadline: Int64? {
+        let deadline = stopDeadline.load(ordering: .relaxed)
+        return deadline == Int64.max ? nil : deadline
+    }
 
     public var statistics: WorkerStatistics { state.withLock { $0 } }
 
@@ -69,8 +81,15 @@ final class WorkLoop {
     let finisher: BatchFinisher
     let gateScript = RedisScript(name: "token bucket", source: TokenBucketScript.source)
     let finishScript = RedisScript(name: "finish", source: FinishScript.source)
+    let hygieneScript = RedisScript(name: "consumer hygiene", source: ConsumerHygiene.source)
+    let hygiene: ConsumerHygiene
     /// True until this consumer's own pending entries have all been read again.
     private var recovering = true
+    private var claimCursor = JobStream.ClaimCursor()
+    private var nextClaim: Int64
+    private var nextHygiene: Int64
+    /// Entries held but not finished because the shutdown grace ran out.
+    private var abandoned: [String] = []
     /// A batch rendered but not yet written back because the connection broke.
     private var unfinished: (jobs: [FinishedJob], acknowledgeOnly: [String])?
 
@@ -93,6 +112,20 @@ final class WorkLoop {
                 resultsMaxLength: configuration.resultsMaxLength, deadMaxLength: configuration.deadMaxLength,
                 markerTTLSeconds: configuration.dedupTTLSeconds, audioTTLSeconds: configuration.audioTTLSeconds),
             script: finishScript)
+        hygiene = ConsumerHygiene(keys: keys, consumer: configuration.consumer, script: hygieneScript)
+        let now = Monotonic.milliseconds()
+        nextClaim = now + Int64(Self.claimInterval(configuration))
+        nextHygiene = now + Int64(Self.hygieneInterval(configuration))
+    }
+
+    /// How often to look for jobs to take over: often enough that a dead replica's jobs
+    /// wait little past the claim time, rarely enough to cost nothing.
+    static func claimInterval(_ configuration: WorkerConfiguration) -> Int {
+        min(max(configuration.claimIdleMilliseconds / 4, 250), 5000)
+    }
+
+    static func hygieneInterval(_ configuration: WorkerConfiguration) -> Int {
+        min(configuration.consumerIdleSeconds * 500, 60_000)
     }
 
     /// Creates the group and loads the scripts: at start and after every reconnect.
@@ -100,6 +133,7 @@ final class WorkLoop {
         try stream.createGroup(on: connection)
         try gateScript.load(on: connection)
         try finishScript.load(on: connection)
+        try hygieneScript.load(on: connection)
     }
 
     func work() {
@@ -130,9 +164,21 @@ final class WorkLoop {
                 Outage.sleep(milliseconds: 1000)
             }
         }
-        // A batch left unwritten by an outage is tried once more on the way out.
-        if let pending = unfinished, !connection.isBroken {
+        // A batch left unwritten by an outage is tried once more on the way out, and
+        // what could not be finished is made claimable by the other replicas at once.
+        if connection.isBroken { try? connection.reconnect() }
+        if let pending = unfinished {
             _ = try? finisher.finish(pending.jobs, acknowledgeOnly: pending.acknowledgeOnly, on: connection)
+        }
+        if !abandoned.isEmpty {
+            do {
+                try stream.release(abandoned, on: connection)
+                logger.info("left unfinished jobs to other replicas", metadata: ["jobs": "\(abandoned.count)"])
+            } catch {
+                logger.warning(
+                    "could not release unfinished jobs; they are taken over after the claim time",
+                    metadata: ["jobs": "\(abandoned.count)", "error": "\(error)"])
+            }
         }
     }
 
@@ -142,12 +188,36 @@ final class WorkLoop {
             unfinished = nil
         }
         let batch: JobStream.Batch
+        let now = Monotonic.milliseconds()
         if recovering {
             batch = try stream.readOwnPending(count: configuration.batchSize, on: connection)
             if batch.isEmpty {
                 recovering = false
                 return
             }
+        } else if now >= nextClaim {
+            batch = try stream.claimIdle(
+                minimumIdleMilliseconds: configuration.claimIdleMilliseconds, count: configuration.batchSize, cursor: &claimCursor,
+                on: connection)
+            // A full batch may mean more to take over: look again at once.
+            if claimCursor.isAtStart || batch.jobs.count < configuration.batchSize {
+                nextClaim = now + Int64(Self.claimInterval(configuration))
+            }
+            if batch.isEmpty { return }
+            if !batch.jobs.isEmpty {
+                worker.record { $0.takeovers += batch.jobs.count }
+                logger.info(
+                    "taking over jobs idle past the claim time",
+                    metadata: ["jobs": "\(batch.jobs.count)", "claim_idle_ms": "\(configuration.claimIdleMilliseconds)"])
+            }
+        } else if now >= nextHygiene {
+            nextHygiene = now + Int64(Self.hygieneInterval(configuration))
+            let removed = try hygiene.sweep(idleMilliseconds: configuration.consumerIdleSeconds * 1000, on: connection)
+            if !removed.isEmpty {
+                logger.info(
+                    "removed consumers that are gone and hold nothing", metadata: ["consumers": "\(removed.joined(separator: ","))"])
+            }
+            return
         } else {
             batch = try stream.readNew(count: configuration.batchSize, blockMilliseconds: configuration.blockMilliseconds, on: connection)
             if batch.isEmpty { return }
@@ -215,7 +285,17 @@ final class WorkLoop {
         if !admitted.isEmpty {
             let restartsBefore = pool.restarts
             let renderStarted = Monotonic.nanoseconds()
-            let rendered = pool.render(admitted.map(\.request))
+            // Entries held while rendering are kept fresh, so that no replica takes a
+            // slow job from a live worker; a dead or stuck worker's go stale.
+            let held = batch.jobs.map(\.entryID)
+            let rendered = pool.render(
+                admitted.map(\.request), tickMilliseconds: configuration.claimIdleMilliseconds / 3,
+                tick: { [stream, connection, logger] in
+                    do { try stream.keepFresh(held, on: connection) } catch {
+                        logger.debug("could not keep held jobs fresh", metadata: ["error": "\(error)"])
+                    }
+                },
+                abandonAt: { [worker] in worker.shutdownDeadline })
             renderNanoseconds = Monotonic.nanoseconds() - renderStarted
             for (item, result) in zip(admitted, rendered) {
                 switch result {
@@ -223,9 +303,14 @@ final class WorkLoop {
                     let outcome = JobOutcome.ok(audioKey: keys.audio(jobID: item.valid.jobID), audio: audio, voice: item.request.voice)
                     finished.append(FinishedJob(job: item.job, valid: item.valid, outcome: outcome, keys: keys, worker: consumer))
                 case .failure(let error) where error.code == .unavailable:
-                    // Not the job's fault: it stays pending and is read again later.
-                    logger.error("no synthesizer available; job left pending", metadata: ["job.id": "\(item.valid.jobID)"])
-                    recovering = true
+                    // Not the job's fault: it stays pending, for this worker to read again
+                    // or, at shutdown, for another replica.
+                    if worker.isStopping {
+                        abandoned.append(item.job.entryID)
+                    } else {
+                        logger.error("no synthesizer available; job left pending", metadata: ["job.id": "\(item.valid.jobID)"])
+                        recovering = true
+                    }
                 case .failure(let error):
                     let code: JobErrorCode =
                         switch error.code {

@@ -7,6 +7,8 @@ public struct WorkerStatistics: Sendable, Equatable {
     public var batches = 0
     public var redisRoundTrips = 0
     public var synthesizerRestarts = 0
+    /// Jobs taken over from other consumers whose entries went idle past the claim time.
+    public var takeovers = 0
     public var audioMilliseconds = 0
 
     public var totalResults: Int { results.values.reduce(0, +) }
