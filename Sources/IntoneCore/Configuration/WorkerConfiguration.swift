@@ -116,7 +116,7 @@ public struct WorkerConfiguration: Sendable {
         let consumer = value("consumer").trimmed
         self.consumer = consumer.isEmpty ? Self.defaultConsumer() : consumer
         maxAttempts = try integer("max-attempts", 1...1000)
-        claimIdleMilliseconds = try integer("claim-idle-ms", 1000...Int.max)
+        claimIdleMilliseconds = try integer("claim-idle-ms", 100...Int.max)
         agentRate = try rate("agent-rate")
         userRate = try rate("user-rate")
         maxTextBytes = try integer("max-text-bytes", 1...1_000_000)

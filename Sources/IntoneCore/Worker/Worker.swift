@@ -326,6 +326,10 @@ final class WorkLoop {
             if restarts > 0 { worker.record { $0.synthesizerRestarts += restarts } }
         }
 
+        if renderNanoseconds > Int64(configuration.claimIdleMilliseconds) * 1_000_000 / 3 {
+            // A long render: refresh once more, so that the write-back cannot race a take-over.
+            try? stream.keepFresh(batch.jobs.map(\.entryID), on: connection)
+        }
         let finishStarted = Monotonic.nanoseconds()
         do {
             try finish(finished, acknowledgeOnly: acknowledgeOnly)
