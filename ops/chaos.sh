@@ -31,7 +31,8 @@ start_redis() {
   redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --dir "$dir" --save "" \
     --appendonly yes --appendfsync always --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
   for _ in $(seq 100); do
-    if cli PING >/dev/null 2>&1; then return 0; fi
+    # Until the append-only file is loaded, Redis answers LOADING, not PONG.
+    if [ "$(cli PING 2>/dev/null)" = "PONG" ]; then return 0; fi
     sleep 0.05
   done
   echo "redis-server did not start; see $dir/redis.log" >&2
