@@ -47,7 +47,7 @@ crash_redis() {
 start_worker() {
   "$bin" work --redis "unix://$sock" --queue "$queue" --consumer "chaos-$1" --claim-idle-ms 2000 \
     --synthesizers 1 --block-ms 200 --user-rate "1000/s burst 1000" --results-maxlen 10000000 \
-    --shutdown-grace-s 5 --log-level error >>"$dir/worker-$1.log" 2>&1 &
+    --shutdown-grace-s 5 --metrics-port 0 --log-level error >>"$dir/worker-$1.log" 2>&1 &
   echo $! >"$dir/worker-$1.pid"
   disown  # killing it on purpose is not news
 }

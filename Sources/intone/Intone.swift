@@ -1,14 +1,14 @@
 import ArgumentParser
-import Dispatch
 import IntoneCore
 import Logging
+import ServiceLifecycle
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 @main
-struct Intone: ParsableCommand {
+struct Intone: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "intone",
         abstract: "Speech worker for AI agents: Redis Streams in, espeak-ng WAV out.",
@@ -36,15 +36,30 @@ struct LogOptions: ParsableArguments {
     @Option(help: "trace, debug, info, notice, warning, error or critical (env INTONE_LOG_LEVEL; default info).")
     var logLevel: String?
 
-    func bootstrap() throws {
-        let text = logLevel ?? Environment.value("INTONE_LOG_LEVEL") ?? "info"
+    @Option(help: "text or json, one object a line (env INTONE_LOG_FORMAT; default text).")
+    var logFormat: String?
+
+    func bootstrap(defaultLevel: Logger.Level = .info) throws {
+        let text = logLevel ?? Environment.value("INTONE_LOG_LEVEL") ?? defaultLevel.rawValue
         guard let level = Logger.Level(rawValue: text.lowercased()) else {
             throw fail("--log-level '\(text)' must be one of trace, debug, info, notice, warning, error, critical")
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        let format = (logFormat ?? Environment.value("INTONE_LOG_FORMAT") ?? "text").lowercased()
+        switch format {
+        case "text":
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case "json":
+            LoggingSystem.bootstrap { label in
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        default:
+            throw fail("--log-format '\(format)' must be text or json")
         }
     }
 }
@@ -75,7 +90,7 @@ func fail(_ message: String) -> ExitCode {
     return ExitCode(1)
 }
 
-struct Work: ParsableCommand {
+struct Work: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run one worker until SIGTERM or SIGINT.")
 
     @OptionGroup var queueOptions: QueueOptions
@@ -99,8 +114,10 @@ struct Work: ParsableCommand {
     @Option(help: "On SIGTERM, seconds to finish the jobs in hand (env INTONE_SHUTDOWN_GRACE_S; default 25).") var shutdownGraceS: String?
     @Option(help: "Idle seconds after which a consumer holding nothing is removed (env INTONE_CONSUMER_IDLE_S; default 3600).")
     var consumerIdleS: String?
+    @Option(help: "Port of /metrics, /healthz and /readyz; 0 turns them off (env INTONE_METRICS_PORT; default 9464).")
+    var metricsPort: String?
 
-    func run() throws {
+    func run() async throws {
         try logOptions.bootstrap()
         var flags = queueOptions.flags
         let given: [(String, String?)] = [
@@ -109,7 +126,7 @@ struct Work: ParsableCommand {
             ("batch-size", batchSize), ("block-ms", blockMs), ("synthesizers", synthesizers),
             ("synthesis-timeout-ms", synthesisTimeoutMs), ("results-maxlen", resultsMaxlen), ("dead-maxlen", deadMaxlen),
             ("dedup-ttl-s", dedupTtlS), ("settings-refresh-ms", settingsRefreshMs), ("shutdown-grace-s", shutdownGraceS),
-            ("consumer-idle-s", consumerIdleS),
+            ("consumer-idle-s", consumerIdleS), ("metrics-port", metricsPort),
         ]
         for (key, value) in given { flags[key] = value }
         let configuration: WorkerConfiguration
@@ -119,30 +136,32 @@ struct Work: ParsableCommand {
             throw fail(error.message)
         }
         let logger = Logger(label: "intone.worker")
+        let registry = MetricsExport.bootstrapPrometheus()
         let worker = Worker(
             configuration: configuration,
             synthesizer: .init(
                 executable: SynthesizerPool.currentExecutable(), size: configuration.synthesizers,
                 timeoutMilliseconds: configuration.synthesisTimeoutMilliseconds),
             logger: logger)
-        // SIGTERM and SIGINT ask the worker to stop reading and finish what it holds.
-        var sources: [any DispatchSourceSignal] = []
-        for signalNumber in [SIGTERM, SIGINT] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler {
-                logger.info("stop requested; finishing the batch in hand", metadata: ["signal": "\(signalNumber)"])
-                worker.requestStop()
-            }
-            source.resume()
-            sources.append(source)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(
+                service: WorkerService(worker: worker), successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup)
+        ]
+        if configuration.metricsPort > 0 {
+            let server = HealthServer(port: configuration.metricsPort, registry: registry, readiness: { worker.readiness }, logger: logger)
+            services.append(.init(service: server))
         }
+        // SIGTERM and SIGINT ask the worker to stop reading and finish what it holds.
+        var lifecycleLogger = Logger(label: "intone.lifecycle")
+        lifecycleLogger.logLevel = .critical
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: lifecycleLogger))
         do {
-            try worker.run()
+            try await group.run()
         } catch {
             throw fail("\(error)")
         }
-        for source in sources { source.cancel() }
     }
 }
 
@@ -201,15 +220,7 @@ struct Demo: ParsableCommand {
     @OptionGroup var logOptions: LogOptions
 
     func run() throws {
-        if logOptions.logLevel == nil && Environment.value("INTONE_LOG_LEVEL") == nil {
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = .warning
-                return handler
-            }
-        } else {
-            try logOptions.bootstrap()
-        }
+        try logOptions.bootstrap(defaultLevel: .warning)
         var url: RedisURL?
         if let text = redis ?? Environment.value("INTONE_REDIS_URL") {
             do { url = try RedisURL(parsing: text) } catch { throw fail("--redis: \(error.description)") }

@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func unreachableRedisIsOneLineAndNonZero() throws {
-        let run = try intone(["work", "--redis", "unix:///nonexistent/redis.sock"])
+        let run = try intone(["work", "--redis", "unix:///nonexistent/redis.sock", "--metrics-port", "0"])
         #expect(run.status != 0)
         let lines = run.errors.split(separator: "\n")
         #expect(lines.count == 1, "\(run.errors)")
@@ -66,7 +66,9 @@ import Testing
         try JobProducer(keys: keys).add([("job_id", "p1"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hello.")], on: connection)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try intoneExecutable())
-        process.arguments = ["work", "--redis", try socketURL(), "--queue", keys.queue, "--synthesizers", "1", "--block-ms", "100"]
+        process.arguments = [
+            "work", "--redis", try socketURL(), "--queue", keys.queue, "--synthesizers", "1", "--block-ms", "100", "--metrics-port", "0",
+        ]
         let errors = Pipe()
         process.standardError = errors
         try process.run()

@@ -17,7 +17,9 @@ import Testing
     @Test func synthesizerFramesRoundTrip() throws {
         let messages: [SynthesizerWire.Message] = [
             .request(SpeechRequest(text: "Grüße, 世界", voice: "de+f3", rate: 210, pitch: 7)),
-            .audio(RenderedAudio(wav: [1, 2, 3, 0, 255], sampleRate: 22050, sampleCount: 2)),
+            .audio(
+                RenderedAudio(
+                    wav: [1, 2, 3, 0, 255], sampleRate: 22050, sampleCount: 2, synthesisMicroseconds: 6100, encodingMicroseconds: 300)),
             .failure(SynthesisError(.unknownVoice, "no such voice")),
             .ready(
                 sampleRate: 22050,

@@ -62,6 +62,9 @@ public struct WorkerConfiguration: Sendable {
             key: "consumer-idle-s", environment: "INTONE_CONSUMER_IDLE_S", defaultValue: "3600",
             help: "consumers of the group idle this long with nothing pending are removed"),
         Setting(
+            key: "metrics-port", environment: "INTONE_METRICS_PORT", defaultValue: "9464",
+            help: "port of /metrics, /healthz and /readyz (0 turns them off)"),
+        Setting(
             key: "settings-refresh-ms", environment: "INTONE_SETTINGS_REFRESH_MS", defaultValue: "2000",
             help: "how often agent settings are read again"),
     ]
@@ -86,6 +89,7 @@ public struct WorkerConfiguration: Sendable {
     public var settingsRefreshMilliseconds: Int
     public var shutdownGraceSeconds: Int
     public var consumerIdleSeconds: Int
+    public var metricsPort: Int
 
     public var queue: String { keys.queue }
 
@@ -137,6 +141,7 @@ public struct WorkerConfiguration: Sendable {
         settingsRefreshMilliseconds = try integer("settings-refresh-ms", 0...3_600_000)
         shutdownGraceSeconds = try integer("shutdown-grace-s", 0...3600)
         consumerIdleSeconds = try integer("consumer-idle-s", 1...Int.max)
+        metricsPort = try integer("metrics-port", 0...65535)
         guard consumer.utf8.count <= 200 else { throw ConfigurationError("--consumer is longer than 200 bytes") }
     }
 
@@ -152,6 +157,7 @@ public struct WorkerConfiguration: Sendable {
             ("results_maxlen", "\(resultsMaxLength)"), ("dead_maxlen", "\(deadMaxLength)"),
             ("dedup_ttl_s", "\(dedupTTLSeconds)"), ("settings_refresh_ms", "\(settingsRefreshMilliseconds)"),
             ("shutdown_grace_s", "\(shutdownGraceSeconds)"), ("consumer_idle_s", "\(consumerIdleSeconds)"),
+            ("metrics_port", "\(metricsPort)"),
         ]
     }
 

@@ -84,8 +84,8 @@ public struct BatchFinisher {
     }
 
     private func scriptKeys(_ jobs: [FinishedJob]) -> [String] {
-        var list = [keys.jobs, keys.dead, keys.results]
-        list.reserveCapacity(3 + 2 * jobs.count)
+        var list = [keys.jobs, keys.dead, keys.results, keys.stats]
+        list.reserveCapacity(4 + 2 * jobs.count)
         for job in jobs {
             list += [keys.done(jobID: job.jobID), job.resultStream]
         }
@@ -99,6 +99,12 @@ public struct BatchFinisher {
         ]
         for job in jobs {
             arguments.append(.string(job.job.entryID))
+            arguments.append(.string(job.outcome.status))
+            if case .ok(_, let audio, _) = job.outcome {
+                arguments.append(.integer(audio.durationMilliseconds))
+            } else {
+                arguments.append(.integer(0))
+            }
             arguments.append(.integer(job.resultFields.count))
             for field in job.resultFields { arguments += [.bytes(field.name), .bytes(field.value)] }
             arguments.append(.integer(job.deadLetterFields.count))

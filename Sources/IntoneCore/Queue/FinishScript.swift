@@ -13,23 +13,27 @@
 /// (measured with `INFO commandstats`). The worker stores audio with plain `SET … EX`
 /// in the same MULTI/EXEC, before this script.
 ///
-/// KEYS: jobs, dead, results, then per job: done marker, result stream.
+/// It also counts what it wrote in the hash `intone:{Q}:stats` (results by status and
+/// milliseconds of audio), which `intone status` reads; the hash has a fixed set of
+/// fields, so it is bounded.
+///
+/// KEYS: jobs, dead, results, stats, then per job: done marker, result stream.
 /// ARGV: group, results MAXLEN, dead MAXLEN, marker TTL s, reply_to TTL s, job count, then
-/// per job: entry id, n, n result field pairs, m, m dead-letter field pairs.
-/// Returns `{written, duplicates}`.
+/// per job: entry id, status, audio ms, n, n result field pairs, m, m dead-letter field
+/// pairs. Returns `{written, duplicates}`.
 enum FinishScript {
     static let source = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local group, results_max, dead_max = ARGV[1], ARGV[2], ARGV[3]
         local marker_ttl, reply_ttl, n = ARGV[4], ARGV[5], tonumber(ARGV[6])
-        local a, ids, written, duplicates = 7, {}, 0, 0
+        local a, ids, written, duplicates, tally = 7, {}, 0, 0, {}
         for i = 1, n do
-          local marker, stream = KEYS[2 * i + 2], KEYS[2 * i + 3]
-          local id = ARGV[a]
+          local marker, stream = KEYS[2 * i + 3], KEYS[2 * i + 4]
+          local id, status, audio_ms = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
           ids[i] = id
-          local nr = tonumber(ARGV[a + 1])
-          local rs = a + 2
+          local nr = tonumber(ARGV[a + 3])
+          local rs = a + 4
           local nd = tonumber(ARGV[rs + 2 * nr])
           local ds = rs + 2 * nr + 1
           a = ds + 2 * nd
@@ -64,12 +68,15 @@ enum FinishScript {
             end
             redis.call('SET', marker, rid, 'EX', marker_ttl)
             written = written + 1
+            tally[status] = (tally[status] or 0) + 1
+            tally['audio_ms'] = (tally['audio_ms'] or 0) + audio_ms
           end
         end
         if n > 0 then
           redis.call('XACK', KEYS[1], group, unpack(ids))
           redis.call('XDEL', KEYS[1], unpack(ids))
         end
+        for field, count in pairs(tally) do redis.call('HINCRBY', KEYS[4], field, count) end
         return {written, duplicates}
         """
 }

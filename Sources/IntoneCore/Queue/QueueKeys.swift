@@ -7,6 +7,8 @@ public struct QueueKeys: Sendable, Equatable {
     public let jobs: String
     public let results: String
     public let dead: String
+    /// Counters the worker keeps: results by status and `audio_ms` (a fixed set of fields).
+    public let stats: String
     public static let group = "workers"
 
     /// Checks the name: letters, digits and `_ . : -`, at most 100 characters.
@@ -23,6 +25,7 @@ public struct QueueKeys: Sendable, Equatable {
         jobs = prefix + "jobs"
         results = prefix + "results"
         dead = prefix + "dead"
+        stats = prefix + "stats"
     }
 
     public func audio(jobID: String) -> String { prefix + "audio:" + jobID }
@@ -37,7 +40,7 @@ public struct QueueKeys: Sendable, Equatable {
     public func acceptsReplyTo(_ key: String) -> Bool {
         guard key.hasPrefix(prefix), key.count > prefix.count else { return false }
         let rest = key.dropFirst(prefix.count)
-        if rest == "jobs" || rest == "dead" { return false }
+        if rest == "jobs" || rest == "dead" || rest == "stats" { return false }
         for reserved in ["audio:", "agent:", "rl:", "done:"] where rest.hasPrefix(reserved) { return false }
         return true
     }

@@ -21,11 +21,16 @@ public struct RenderedAudio: Sendable, Equatable {
     public var wav: [UInt8]
     public var sampleRate: Int
     public var sampleCount: Int
+    /// Time espeak-ng took, and time libsndfile took, measured in the child.
+    public var synthesisMicroseconds: Int
+    public var encodingMicroseconds: Int
 
-    public init(wav: [UInt8], sampleRate: Int, sampleCount: Int) {
+    public init(wav: [UInt8], sampleRate: Int, sampleCount: Int, synthesisMicroseconds: Int = 0, encodingMicroseconds: Int = 0) {
         self.wav = wav
         self.sampleRate = sampleRate
         self.sampleCount = sampleCount
+        self.synthesisMicroseconds = synthesisMicroseconds
+        self.encodingMicroseconds = encodingMicroseconds
     }
 
     public var durationMilliseconds: Int {

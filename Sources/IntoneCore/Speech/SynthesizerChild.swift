@@ -35,9 +35,15 @@ public enum SynthesizerChild {
         while let request = receive() {
             let reply: SynthesizerWire.Message
             do {
+                let started = Monotonic.nanoseconds()
                 let pcm = try engine.render(request)
+                let rendered = Monotonic.nanoseconds()
                 let wav = try WAVCodec.encode(pcm)
-                reply = .audio(RenderedAudio(wav: wav, sampleRate: pcm.sampleRate, sampleCount: pcm.samples.count))
+                let encoded = Monotonic.nanoseconds()
+                reply = .audio(
+                    RenderedAudio(
+                        wav: wav, sampleRate: pcm.sampleRate, sampleCount: pcm.samples.count,
+                        synthesisMicroseconds: Int((rendered - started) / 1000), encodingMicroseconds: Int((encoded - rendered) / 1000)))
             } catch let error as SynthesisError {
                 reply = .failure(error)
             } catch {

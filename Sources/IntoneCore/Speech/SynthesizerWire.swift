@@ -38,10 +38,12 @@ enum SynthesizerWire {
             appendUInt32(sampleRate, to: &out)
             out.append(contentsOf: catalog.encoded().utf8)
         case .audio(let audio):
-            out.reserveCapacity(out.count + 9 + audio.wav.count)
+            out.reserveCapacity(out.count + 17 + audio.wav.count)
             out.append(Kind.audio.rawValue)
             appendUInt32(audio.sampleRate, to: &out)
             appendUInt32(audio.sampleCount, to: &out)
+            appendUInt32(audio.synthesisMicroseconds, to: &out)
+            appendUInt32(audio.encodingMicroseconds, to: &out)
             out.append(contentsOf: audio.wav)
         case .failure(let error):
             out.append(Kind.failure.rawValue)
@@ -73,8 +75,13 @@ enum SynthesizerWire {
             guard let sampleRate = reader.uint32() else { return nil }
             return .ready(sampleRate: sampleRate, catalog: VoiceCatalog(decoding: reader.rest()))
         case .audio:
-            guard let sampleRate = reader.uint32(), let count = reader.uint32() else { return nil }
-            return .audio(RenderedAudio(wav: Array(reader.remaining), sampleRate: sampleRate, sampleCount: count))
+            guard let sampleRate = reader.uint32(), let count = reader.uint32(), let synthesis = reader.uint32(),
+                let encoding = reader.uint32()
+            else { return nil }
+            return .audio(
+                RenderedAudio(
+                    wav: Array(reader.remaining), sampleRate: sampleRate, sampleCount: count, synthesisMicroseconds: synthesis,
+                    encodingMicroseconds: encoding))
         case .failure:
             guard let name = reader.string() else { return nil }
             let code = failureCodes.first { $0.name == name } ?? .crashed

@@ -19,6 +19,8 @@ public final class Worker: Sendable {
     /// Monotonic milliseconds by which the jobs in hand must be finished, once stopping.
     private let stopDeadline = Atomic<Int64>(Int64.max)
     private let state = Mutex(WorkerStatistics())
+    private let redisReady = Atomic<Bool>(false)
+    private let liveSynthesizers = Atomic<Int>(0)
 
     public init(configuration: WorkerConfiguration, synthesizer: SynthesizerPool.Configuration, logger: Logger) {
         self.configuration = configuration
@@ -30,7 +32,9 @@ public final class Worker: Sendable {
     /// and those that cannot be are left pending, claimable by another replica at once.
     public func requestStop() {
         let deadline = Monotonic.milliseconds() + Int64(configuration.shutdownGraceSeconds) * 1000
-        _ = stopDeadline.compareExchange(expected: Int64.max, desired: deadline, ordering: .relaxed)
+        if stopDeadline.compareExchange(expected: Int64.max, desired: deadline, ordering: .relaxed).exchanged {
+            logger.info("stop requested; finishing the jobs in hand", metadata: ["grace_s": "\(configuration.shutdownGraceSeconds)"])
+        }
         stopRequested.store(true, ordering: .relaxed)
     }
 
@@ -44,6 +48,22 @@ public final class Worker: Sendable {
 
     public var statistics: WorkerStatistics { state.withLock { $0 } }
 
+    /// Ready to work: connected to Redis and with at least one synthesizer process.
+    /// A reason is given when not, for `/readyz`.
+    public var readiness: (ready: Bool, reason: String) {
+        if !redisReady.load(ordering: .relaxed) { return (false, "redis is not connected") }
+        if liveSynthesizers.load(ordering: .relaxed) == 0 { return (false, "no synthesizer process is running") }
+        return (true, "ready")
+    }
+
+    func setRedisReady(_ ready: Bool) {
+        redisReady.store(ready, ordering: .relaxed)
+    }
+
+    func setLiveSynthesizers(_ count: Int) {
+        liveSynthesizers.store(count, ordering: .relaxed)
+    }
+
     /// Connects, starts the synthesizer pool and works until `requestStop()`.
     /// Throws only at start (Redis unreachable, synthesizers cannot start); once running
     /// it rides out Redis restarts.
@@ -54,6 +74,12 @@ public final class Worker: Sendable {
         defer { pool.shutdown() }
         let loop = WorkLoop(worker: self, connection: connection, pool: pool)
         try loop.start()
+        setRedisReady(true)
+        setLiveSynthesizers(pool.liveProcesses)
+        defer {
+            setRedisReady(false)
+            setLiveSynthesizers(0)
+        }
         var metadata: Logger.Metadata = [:]
         for (key, value) in configuration.summary { metadata[key] = "\(value)" }
         metadata["voices"] = "\(pool.catalog.voices.count)"
@@ -90,6 +116,11 @@ final class WorkLoop {
     private var nextHygiene: Int64
     /// Entries held but not finished because the shutdown grace ran out.
     private var abandoned: [String] = []
+    let metrics = WorkerMetrics()
+    private var nextSample: Int64 = 0
+    private var reportedRoundTrips = 0
+    /// How often pending and lag are sampled for the gauges.
+    static let sampleIntervalMilliseconds: Int64 = 5000
     /// A batch rendered but not yet written back because the connection broke.
     private var unfinished: (jobs: [FinishedJob], acknowledgeOnly: [String])?
 
@@ -146,12 +177,14 @@ final class WorkLoop {
                     logger.info("redis connection restored", metadata: ["down_ms": "\(Monotonic.milliseconds() - outageStarted.since)"])
                     outage = nil
                     recovering = true
+                    worker.setRedisReady(true)
                 }
                 try step()
             } catch  where error.code == .connection {
                 if outage == nil {
                     logger.error("redis connection lost; reconnecting", metadata: ["error": "\(error.message)"])
                     outage = Outage(since: Monotonic.milliseconds())
+                    worker.setRedisReady(false)
                 }
                 outage!.wait(until: { worker.isStopping })
             } catch  where error.message.contains("NOGROUP") {
@@ -189,6 +222,10 @@ final class WorkLoop {
         }
         let batch: JobStream.Batch
         let now = Monotonic.milliseconds()
+        if now >= nextSample {
+            nextSample = now + Self.sampleIntervalMilliseconds
+            try sampleQueue()
+        }
         if recovering {
             batch = try stream.readOwnPending(count: configuration.batchSize, on: connection)
             if batch.isEmpty {
@@ -206,6 +243,7 @@ final class WorkLoop {
             if batch.isEmpty { return }
             if !batch.jobs.isEmpty {
                 worker.record { $0.takeovers += batch.jobs.count }
+                metrics.takeovers.increment(by: batch.jobs.count)
                 logger.info(
                     "taking over jobs idle past the claim time",
                     metadata: ["jobs": "\(batch.jobs.count)", "claim_idle_ms": "\(configuration.claimIdleMilliseconds)"])
@@ -223,6 +261,28 @@ final class WorkLoop {
             if batch.isEmpty { return }
         }
         try process(batch)
+    }
+
+    /// Samples the queue for the gauges: entries pending, entries not yet delivered, and
+    /// the age of the oldest pending entry (its id carries the time it was enqueued).
+    private func sampleQueue() throws(RedisError) {
+        var commands = RedisCommands()
+        commands.append("XLEN", .string(configuration.keys.jobs))
+        commands.append("XPENDING", .string(configuration.keys.jobs), .string(QueueKeys.group))
+        commands.append("TIME")
+        let replies = try connection.send(commands)
+        guard let length = replies[0].integer, let summary = replies[1].array, let pending = summary.first?.integer else { return }
+        metrics.pending.record(pending)
+        // The jobs stream holds only unfinished work: what is not pending is not yet delivered.
+        metrics.lag.record(max(0, length - pending))
+        if pending > 0, summary.count > 1, let oldest = summary[1].string?.split(separator: "-").first.flatMap({ Int64($0) }),
+            let time = replies[2].array, let seconds = time.first?.integer, let micros = time.last?.integer
+        {
+            let now = seconds * 1000 + micros / 1000
+            metrics.oldestPendingAge.record(Double(max(0, now - oldest)) / 1000)
+        } else {
+            metrics.oldestPendingAge.record(0)
+        }
     }
 
     /// Decides every job of the batch, gates the speakable ones, renders the admitted
@@ -323,7 +383,11 @@ final class WorkLoop {
                 }
             }
             let restarts = pool.restarts - restartsBefore
-            if restarts > 0 { worker.record { $0.synthesizerRestarts += restarts } }
+            if restarts > 0 {
+                worker.record { $0.synthesizerRestarts += restarts }
+                metrics.synthesizerRestarts.increment(by: restarts)
+            }
+            worker.setLiveSynthesizers(pool.liveProcesses)
         }
 
         if renderNanoseconds > Int64(configuration.claimIdleMilliseconds) * 1_000_000 / 3 {
@@ -338,6 +402,9 @@ final class WorkLoop {
             throw error
         }
         let done = Monotonic.nanoseconds()
+        metrics.gate.recordNanoseconds(finishStarted - started - renderNanoseconds)
+        metrics.finish.recordNanoseconds(done - finishStarted)
+        metrics.batchSize.record(batch.jobs.count + batch.vanished.count)
         logger.debug(
             "batch finished",
             metadata: [
@@ -362,6 +429,22 @@ final class WorkLoop {
             }
         }
         let roundTrips = connection.roundTrips
+        metrics.redisRoundTrips.increment(by: roundTrips - reportedRoundTrips)
+        reportedRoundTrips = roundTrips
+        metrics.duplicates.increment(by: written.duplicates + acknowledgeOnly.count)
+        for job in finished {
+            metrics.jobs[job.outcome.status]?.increment()
+            switch job.outcome {
+            case .ok(_, let audio, _):
+                metrics.audioSeconds.increment(by: Double(audio.sampleCount) / Double(max(audio.sampleRate, 1)))
+                metrics.synthesis.recordMicroseconds(audio.synthesisMicroseconds)
+                metrics.encoding.recordMicroseconds(audio.encodingMicroseconds)
+            case .failed:
+                metrics.deadLetters.increment()
+            default:
+                break
+            }
+        }
         worker.record { stats in
             stats.batches += 1
             stats.duplicates += written.duplicates + acknowledgeOnly.count

@@ -17,7 +17,7 @@ final class WorkerProcess {
         process.arguments =
             [
                 "work", "--redis", redis, "--queue", queue.queue, "--consumer", consumer, "--block-ms", "100", "--synthesizers", "1",
-                "--log-level", "error",
+                "--log-level", "error", "--metrics-port", "0",
             ]
             + arguments
         process.standardOutput = FileHandle.nullDevice
