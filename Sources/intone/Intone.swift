@@ -12,7 +12,9 @@ struct Intone: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "intone",
         abstract: "Speech worker for AI agents: Redis Streams in, espeak-ng WAV out.",
-        subcommands: [Work.self, Enqueue.self, Demo.self, SynthesizerChildCommand.self]
+        subcommands: [
+            Work.self, Enqueue.self, Status.self, Dead.self, Agent.self, Audio.self, Voices.self, Demo.self, SynthesizerChildCommand.self,
+        ]
     )
 }
 
@@ -166,11 +168,13 @@ struct Work: AsyncParsableCommand {
 }
 
 struct Enqueue: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Put one agent reply on the jobs stream and print its job id.")
+    static let configuration = CommandConfiguration(
+        abstract: "Put one agent reply on the jobs stream and print its job id, or many from a JSONL file.")
 
     @OptionGroup var queueOptions: QueueOptions
-    @Option(help: "The agent that wrote the reply.") var agent: String
-    @Option(help: "The user the reply is for.") var user: String
+    @Option(help: "A file of jobs, one JSON object a line with the contract's fields (- for standard input).") var file: String?
+    @Option(help: "The agent that wrote the reply.") var agent: String?
+    @Option(help: "The user the reply is for.") var user: String?
     @Option(help: "The user's message the reply answers (used by keyword triggers).") var prompt: String?
     @Option(help: "espeak-ng voice, overriding the agent's.") var voice: String?
     @Option(help: "Words per minute, 80 to 450.") var rate: Int?
@@ -178,7 +182,16 @@ struct Enqueue: ParsableCommand {
     @Option(help: "Idempotency key (default: the entry id).") var jobId: String?
     @Option(help: "Result stream for this job, a key of the same queue.") var replyTo: String?
     @Option(help: "Milliseconds from now after which the job is not rendered.") var expiresInMs: Int?
-    @Argument(help: "The reply text.") var text: String
+    @Argument(help: "The reply text.") var text: String?
+
+    func validate() throws {
+        if file == nil && (agent == nil || user == nil || text == nil) {
+            throw ValidationError("give --agent, --user and the text, or --file")
+        }
+        if file != nil && (agent != nil || user != nil || text != nil) {
+            throw ValidationError("--file takes every field from the file; do not give --agent, --user or a text with it")
+        }
+    }
 
     func run() throws {
         let configuration: WorkerConfiguration
@@ -187,6 +200,11 @@ struct Enqueue: ParsableCommand {
         } catch {
             throw fail(error.message)
         }
+        if let file {
+            try enqueueFile(file, configuration: configuration)
+            return
+        }
+        guard let agent, let user, let text else { return }
         var fields: [(String, String)] = [("agent_id", agent), ("user_id", user), ("text", text)]
         if let jobId { fields.insert(("job_id", jobId), at: 0) }
         if let prompt { fields.append(("prompt", prompt)) }
@@ -206,6 +224,54 @@ struct Enqueue: ParsableCommand {
         } catch {
             throw fail(error.message)
         }
+    }
+}
+
+extension Enqueue {
+    func enqueueFile(_ path: String, configuration: WorkerConfiguration) throws {
+        let text: String
+        if path == "-" {
+            var lines: [String] = []
+            while let line = readLine(strippingNewline: false) { lines.append(line) }
+            text = lines.joined()
+        } else {
+            guard let file = fopen(path, "rb") else { throw fail("cannot read \(path): \(String(cString: strerror(errno)))") }
+            defer { fclose(file) }
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = fread(&chunk, 1, chunk.count, file)
+                if n <= 0 { break }
+                bytes += chunk[0..<n]
+            }
+            text = String(decoding: bytes, as: UTF8.self)
+        }
+        let parsed = BulkEnqueue(keys: configuration.keys, maxTextBytes: configuration.maxTextBytes, catalog: try loadVoices()).parse(text)
+        for problem in parsed.problems {
+            var line = "line \(problem.line): \(problem.message) (skipped)\n"
+            line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        }
+        let connection: RedisConnection
+        do { connection = try RedisConnection(url: configuration.redisURL) } catch { throw fail(error.message) }
+        let producer = JobProducer(keys: configuration.keys)
+        let showProgress = isatty(STDERR_FILENO) == 1
+        var done = 0
+        for start in stride(from: 0, to: parsed.jobs.count, by: 500) {
+            let chunk = Array(parsed.jobs[start..<min(start + 500, parsed.jobs.count)])
+            do { _ = try producer.enqueue(batch: chunk, on: connection) } catch { throw fail("after \(done) jobs: \(error.message)") }
+            done += chunk.count
+            if showProgress {
+                let width = 30
+                let filled = parsed.jobs.isEmpty ? width : done * width / parsed.jobs.count
+                var bar =
+                    "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+                    + "] \(done)/\(parsed.jobs.count)"
+                bar.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            }
+        }
+        if showProgress { print("") }
+        print("enqueued \(done) jobs on \(configuration.keys.jobs); skipped \(parsed.problems.count) bad lines")
+        if !parsed.problems.isEmpty { throw ExitCode(2) }
     }
 }
 

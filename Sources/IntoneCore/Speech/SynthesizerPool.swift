@@ -77,6 +77,14 @@ public final class SynthesizerPool {
 
     public var liveProcesses: Int { children.compactMap { $0 }.count }
 
+    /// The voices espeak-ng has, asked of one short-lived synthesizer child (espeak-ng
+    /// is never loaded into the calling process).
+    public static func loadCatalog(executable: String, arguments: [String] = ["synthesizer-child"]) throws(SynthesisError) -> VoiceCatalog {
+        let child = try SynthesizerProcess.spawn(executable: executable, arguments: arguments)
+        defer { child.stop() }
+        return try child.awaitReady(timeoutMilliseconds: 15000).catalog
+    }
+
     /// Renders every request, using all children at once; outcomes are in request order.
     ///
     /// `tick` runs about every `tickMilliseconds` while rendering (the worker keeps the

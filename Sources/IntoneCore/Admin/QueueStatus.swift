@@ -1,0 +1,143 @@
+import Foundation
+
+/// A queue as an operator sees it, read in one round trip: what `intone status` prints.
+public struct QueueStatus: Codable, Sendable {
+    public struct Consumer: Codable, Sendable {
+        public var name: String
+        public var pending: Int
+        public var idleMilliseconds: Int
+    }
+
+    public var queue: String
+    /// Entries in the jobs stream: unfinished work (finished entries are deleted).
+    public var streamLength: Int
+    /// Entries not yet delivered to any consumer.
+    public var lag: Int
+    public var pending: Int
+    public var oldestPendingAgeSeconds: Double?
+    public var consumers: [Consumer]
+    public var deadLetters: Int
+    public var resultsKept: Int
+    /// Results per second over the last minute (or over the newest 1,000 results).
+    public var jobsPerSecond: Double
+    public var resultsByStatus: [String: Int]
+    public var audioSecondsRendered: Double
+
+    public static func read(_ keys: QueueKeys, on connection: RedisConnection) throws(RedisError) -> QueueStatus {
+        var commands = RedisCommands()
+        commands.append("XLEN", .string(keys.jobs))
+        commands.append("XPENDING", .string(keys.jobs), .string(QueueKeys.group))
+        commands.append("XINFO", "CONSUMERS", .string(keys.jobs), .string(QueueKeys.group))
+        commands.append("XLEN", .string(keys.dead))
+        commands.append("XLEN", .string(keys.results))
+        commands.append("XREVRANGE", .string(keys.results), "+", "-", "COUNT", "1000")
+        commands.append("HGETALL", .string(keys.stats))
+        commands.append("TIME")
+        let replies = try connection.send(commands)
+        let time = replies[7].array ?? []
+        let now = (time.first?.integer ?? 0) * 1000 + (time.last?.integer ?? 0) / 1000
+
+        let length = Int(replies[0].integer ?? 0)
+        // Without the group (no worker ran yet) XPENDING and XINFO answer NOGROUP.
+        let summary = replies[1].array ?? []
+        let pending = Int(summary.first?.integer ?? 0)
+        var oldestAge: Double?
+        if pending > 0, summary.count > 1, let oldest = Self.milliseconds(of: summary[1].string) {
+            oldestAge = Double(max(0, now - oldest)) / 1000
+        }
+        let consumers = (replies[2].array ?? []).compactMap { reply -> Consumer? in
+            var fields: [String: RedisReply] = [:]
+            for (name, value) in reply.pairs ?? [] { fields[name] = value }
+            guard let name = fields["name"]?.string else { return nil }
+            return Consumer(name: name, pending: Int(fields["pending"]?.integer ?? 0), idleMilliseconds: Int(fields["idle"]?.integer ?? 0))
+        }
+        let stamps = (replies[5].array ?? []).compactMap { Self.milliseconds(of: $0.array?.first?.string) }
+        var rate = 0.0
+        let recent = stamps.filter { now - $0 <= 60_000 }
+        if recent.count == stamps.count, stamps.count == 1000, let last = stamps.last {
+            rate = 1000 / max(Double(now - last) / 1000, 0.001)
+        } else {
+            rate = Double(recent.count) / 60
+        }
+        var byStatus: [String: Int] = [:]
+        var audioMilliseconds = 0
+        for (name, value) in replies[6].pairs ?? [] {
+            if name == "audio_ms" { audioMilliseconds = Int(value.integer ?? 0) } else { byStatus[name] = Int(value.integer ?? 0) }
+        }
+        return QueueStatus(
+            queue: keys.queue, streamLength: length, lag: max(0, length - pending), pending: pending, oldestPendingAgeSeconds: oldestAge,
+            consumers: consumers, deadLetters: Int(replies[3].integer ?? 0), resultsKept: Int(replies[4].integer ?? 0),
+            jobsPerSecond: rate, resultsByStatus: byStatus, audioSecondsRendered: Double(audioMilliseconds) / 1000)
+    }
+
+    static func milliseconds(of entryID: String?) -> Int64? {
+        entryID?.split(separator: "-").first.flatMap { Int64($0) }
+    }
+
+    /// The readable form.
+    public func table() -> String {
+        var lines = [
+            "queue \(queue)",
+            "",
+            Table.render(
+                header: [
+                    "jobs stream", "lag", "pending", "oldest pending", "dead letters", "results kept", "jobs/s (1 min)", "audio rendered",
+                ],
+                rows: [
+                    [
+                        "\(streamLength)", "\(lag)", "\(pending)", oldestPendingAgeSeconds.map { Self.duration($0) } ?? "-",
+                        "\(deadLetters)",
+                        "\(resultsKept)", String(format: "%.1f", jobsPerSecond), Self.duration(audioSecondsRendered),
+                    ]
+                ]),
+            "",
+        ]
+        let statuses = ["ok", "text_only", "rate_limited", "expired", "failed"]
+        lines.append(
+            "results so far: " + statuses.map { "\($0) \(resultsByStatus[$0] ?? 0)" }.joined(separator: ", "))
+        lines.append("")
+        if consumers.isEmpty {
+            lines.append("no consumers (no worker has read this queue yet)")
+        } else {
+            lines.append(
+                Table.render(
+                    header: ["consumer", "pending", "idle"],
+                    rows: consumers.map { [$0.name, "\($0.pending)", Self.duration(Double($0.idleMilliseconds) / 1000)] }))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        if seconds < 1 { return String(format: "%.0f ms", seconds * 1000) }
+        if seconds < 120 { return String(format: "%.1f s", seconds) }
+        if seconds < 7200 { return String(format: "%.1f min", seconds / 60) }
+        return String(format: "%.1f h", seconds / 3600)
+    }
+}
+
+/// Plain text tables with aligned columns.
+public enum Table {
+    public static func render(header: [String], rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+        func line(_ row: [String]) -> String {
+            row.enumerated().map { i, cell in cell + String(repeating: " ", count: max(0, widths[i] - cell.count)) }
+                .joined(separator: "  ").trimmedTrailing
+        }
+        return ([line(header), line(widths.map { String(repeating: "-", count: $0) })] + rows.map(line)).joined(separator: "\n")
+    }
+}
+
+extension String {
+    var trimmedTrailing: String {
+        var copy = self
+        while copy.last == " " { copy.removeLast() }
+        return copy
+    }
+}
