@@ -19,6 +19,7 @@ import Testing
         let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
+        process.standardInput = FileHandle.nullDevice
         try process.run()
         let out = output.fileHandleForReading.readDataToEndOfFile()
         let err = errors.fileHandleForReading.readDataToEndOfFile()
@@ -85,5 +86,41 @@ import Testing
         #expect(
             lines.filter { $0.contains("info") && !$0.contains("started") && !$0.contains("stop") }.isEmpty,
             "no per-job lines at info: \(log)")
+    }
+
+    @Test func voicesListsEspeakVoices() throws {
+        let run = try intone(["voices"])
+        #expect(run.status == 0)
+        #expect(run.output.split(separator: "\n").contains { $0.hasPrefix("en-us,en ") || $0.hasPrefix("en-us ") })
+        #expect(run.output.contains("variants"))
+    }
+
+    @Test func enqueueFileSkipsBadLinesByNumberAndExitsTwo() throws {
+        let keys = try uniqueQueue()
+        let path = NSTemporaryDirectory() + "/intone-\(keys.queue).jsonl"
+        try """
+        {"job_id": "a", "agent_id": "x", "user_id": "u", "text": "Fine."}
+        {"job_id": "b", "agent_id": "x", "user_id": "u"}
+        {"job_id": "c", "agent_id": "x", "user_id": "u", "text": "Also fine.", "voice": "de"}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try intone(["enqueue", "--redis", try socketURL(), "--queue", keys.queue, "--file", path])
+        #expect(run.status == 2)
+        #expect(run.errors.contains("line 2: missing_field"))
+        #expect(run.output.contains("enqueued 2 jobs"))
+        let entries = try streamEntries(keys.jobs, on: try TestRedis.connect())
+        #expect(entries.map { $0["job_id"] } == ["a", "c"])
+    }
+
+    @Test func deadPurgeWithoutConfirmationKeepsTheLetters() throws {
+        let keys = try uniqueQueue()
+        let connection = try TestRedis.connect()
+        try connection.command("XADD", .string(keys.dead), "*", "job_id", "x", "error", "missing_field")
+        let refused = try intone(["dead", "purge", "--redis", try socketURL(), "--queue", keys.queue])
+        #expect(refused.status != 0)
+        #expect(try connection.command("XLEN", .string(keys.dead)).integer == 1)
+        let purged = try intone(["dead", "purge", "--yes", "--redis", try socketURL(), "--queue", keys.queue])
+        #expect(purged.status == 0 && purged.output.contains("purged 1"))
+        #expect(try connection.command("XLEN", .string(keys.dead)).integer == 0)
     }
 }

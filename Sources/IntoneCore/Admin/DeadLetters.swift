@@ -68,12 +68,19 @@ public struct DeadLetters {
         return retried
     }
 
+    /// Retries the dead letters there are now; letters written while it runs (a retried
+    /// job that fails again) are left for next time.
     public func retryAll(on connection: RedisConnection) throws(RedisError) -> [String] {
+        guard let last = Self.letters(try connection.command("XREVRANGE", .string(keys.dead), "+", "-", "COUNT", "1")).first?.id else {
+            return []
+        }
         var retried: [String] = []
+        var start = "-"
         while true {
-            let batch = try list(count: 500, on: connection).map(\.id).filter { !retried.contains($0) }
-            if batch.isEmpty { return retried }
-            retried += try retry(batch, on: connection)
+            let page = Self.letters(try connection.command("XRANGE", .string(keys.dead), .string(start), .string(last), "COUNT", "500"))
+            if page.isEmpty { return retried }
+            retried += try retry(page.map(\.id), on: connection)
+            start = "(" + page.last!.id
         }
     }
 
