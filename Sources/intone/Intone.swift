@@ -152,7 +152,8 @@ struct Work: AsyncParsableCommand {
         ]
         if configuration.metricsPort > 0 {
             let server = HealthServer(port: configuration.metricsPort, registry: registry, readiness: { worker.readiness }, logger: logger)
-            services.append(.init(service: server))
+            // The endpoints ending (a port in use) must not end the worker.
+            services.append(.init(service: server, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
         }
         // SIGTERM and SIGINT ask the worker to stop reading and finish what it holds.
         var lifecycleLogger = Logger(label: "intone.lifecycle")

@@ -87,6 +87,22 @@ import Testing
         #expect(try await worker.waitForExit(seconds: 10) == 0)
     }
 
+    @Test func aMetricsPortInUseDoesNotStopTheWorker() async throws {
+        let keys = try uniqueQueue()
+        let connection = try TestRedis.connect()
+        let server = try #require(TestRedis.server)
+        let taken = try listeningSocket()
+        defer { close(taken.fd) }
+        let worker = try WorkerProcess(url: server.url, queue: keys, consumer: "p", arguments: ["--metrics-port", "\(taken.port)"])
+        try await Task.sleep(for: .milliseconds(500))
+        try JobProducer(keys: keys).add([("job_id", "p1"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi.")], on: connection)
+        let results = try await waitForEntries(keys.results, count: 1, on: connection)
+        #expect(results.first?["status"] == "ok")
+        #expect(worker.isRunning)
+        worker.signal(SIGTERM)
+        #expect(try await worker.waitForExit(seconds: 10) == 0)
+    }
+
     func waitForStatus(_ port: Int, _ wanted: Int) async throws -> (status: Int, body: String) {
         let deadline = Date().addingTimeInterval(20)
         var last = (status: 0, body: "")
@@ -97,6 +113,25 @@ import Testing
         }
         return last
     }
+}
+
+/// A socket listening on a free port, to make that port unavailable.
+func listeningSocket() throws -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0
+        }
+    }
+    guard ok else {
+        close(fd)
+        throw TestSupportError("cannot listen")
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
 
 /// A TCP port nothing listens on right now.
