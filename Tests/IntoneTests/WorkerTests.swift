@@ -69,7 +69,8 @@ import Testing
         try producer.add(
             [("job_id", "miss"), ("agent_id", "kw"), ("user_id", "u3"), ("prompt", "What's up?"), ("text", "Nothing much.")], on: connection
         )
-        let worker = try RunningWorker(queue: keys)
+        // A slow refill keeps a charged bucket's key alive for the whole test.
+        let worker = try RunningWorker(queue: keys, flags: ["user-rate": "0.001/s burst 5"])
         let results = byJobID(try await waitForEntries(keys.results, count: 3, on: connection))
         try await worker.stop()
 
