@@ -83,12 +83,13 @@ import Testing
     @Test func bucketKeysExpireWhenTheyWouldBeFull() throws {
         let keys = try uniqueQueue()
         let connection = try TestRedis.connect()
-        let gate = try makeGate(keys, user: RateLimit(perSecond: 2, burst: 5), on: connection)
-        _ = try gate.check([ticket("j1", limit: RateLimit(perSecond: 20, burst: 40))], on: connection)
+        // Slow refills, so that the TTLs are long next to the test's own duration.
+        let gate = try makeGate(keys, user: RateLimit(perSecond: 0.02, burst: 5), on: connection)
+        _ = try gate.check([ticket("j1", limit: RateLimit(perSecond: 0.01, burst: 40))], on: connection)
         let userTTL = try #require(try connection.command("PTTL", .string(keys.userBucket("u1"))).integer)
         let agentTTL = try #require(try connection.command("PTTL", .string(keys.agentBucket("a1"))).integer)
-        #expect(userTTL > 0 && userTTL <= 500, "one token at 2/s refills in 500 ms")
-        #expect(agentTTL > 0 && agentTTL <= 50, "one token at 20/s refills in 50 ms")
+        #expect(userTTL > 40_000 && userTTL <= 50_000, "one token at 0.02/s refills in 50 s")
+        #expect(agentTTL > 90_000 && agentTTL <= 100_000, "one token at 0.01/s refills in 100 s")
     }
 
     @Test func aJobIDThatHasAResultTakesNoToken() throws {
