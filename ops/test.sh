@@ -8,4 +8,13 @@ if [ -x /opt/swift/usr/bin/swift ]; then PATH="$PATH:/opt/swift/usr/bin"; fi
 
 bash ops/install-dependencies.sh
 swift build --build-tests
-swift test --skip-build "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+swift test --skip-build "$@" 2>&1 | tee "$log"
+# Swift Testing's summary, as a plain closing line ("XCTest: Executed 0 tests" above it
+# only means that no test uses XCTest).
+summary=$(grep -E "Test run with [0-9]+ tests? .* passed" "$log" | tail -n 1 || true)
+if [ -n "$summary" ]; then
+  count=$(sed -E 's/.*Test run with ([0-9]+) tests?.*/\1/' <<<"$summary")
+  echo "tests: $count passed, 0 failed"
+fi
