@@ -283,3 +283,42 @@ struct Voices: ParsableCommand {
                 + catalog.variants.sorted().joined(separator: " "))
     }
 }
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run the peers' workloads through real workers on a private redis-server and print the figures.",
+        discussion: """
+            Workloads as in ../shared/peers/run_peer.py: off (voice off: the queue's own cost), limited (nearly every job \
+            refused by the bucket), on (every reply rendered). Build with -c release first.
+            """)
+
+    @Option(help: "Workloads, comma-separated: off, limited, on.") var workloads = "off,limited,on"
+    @Option(help: "Jobs for off and limited.") var jobs = 40000
+    @Option(help: "Jobs for on.") var onJobs = 3000
+    @Option(help: "Worker processes.") var workers = 2
+    @Flag(help: "Also measure latency from enqueue to result at half the maximum load.") var latency = false
+    @Flag(help: "Print Redis CPU by command (INFO commandstats).") var commands = false
+
+    func run() throws {
+        var rows: [Bench.Row] = []
+        let bench = Bench(executable: SynthesizerPool.currentExecutable(), workers: workers, measureLatency: latency)
+        for name in workloads.split(separator: ",") {
+            guard let workload = Bench.Workload(rawValue: String(name)) else { throw fail("unknown workload '\(name)' (off, limited, on)") }
+            do {
+                let row = try bench.run(workload, jobs: workload == .on ? onJobs : jobs) { line in
+                    var text = line + "\n"
+                    text.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+                }
+                rows.append(row)
+                if commands {
+                    print("\(workload.rawValue): Redis µs/job by command: "
+                        + row.commandMicrosecondsPerJob.prefix(8).map { "\($0.0) \((($0.1) * 100).rounded() / 100)" }.joined(separator: ", "))
+                }
+            } catch {
+                throw fail("\(workload.rawValue): \(error)")
+            }
+        }
+        print(Bench.table(rows))
+    }
+}

@@ -13,7 +13,8 @@ struct Intone: AsyncParsableCommand {
         commandName: "intone",
         abstract: "Speech worker for AI agents: Redis Streams in, espeak-ng WAV out.",
         subcommands: [
-            Work.self, Enqueue.self, Status.self, Dead.self, Agent.self, Audio.self, Voices.self, Demo.self, SynthesizerChildCommand.self,
+            Work.self, Enqueue.self, Status.self, Dead.self, Agent.self, Audio.self, Voices.self, Demo.self, BenchCommand.self,
+            SynthesizerChildCommand.self,
         ]
     )
 }

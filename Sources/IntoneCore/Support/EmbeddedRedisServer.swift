@@ -18,7 +18,11 @@ public final class EmbeddedRedisServer: @unchecked Sendable {
 
     /// Starts the server and waits until it answers PING.
     /// `extraArguments` are passed to redis-server (`--appendonly yes`, …).
-    public init(extraArguments: [String] = []) throws {
+    /// The TCP port, when one was asked for (0: Unix socket only).
+    public let port: Int
+
+    public init(port: Int = 0, extraArguments: [String] = []) throws {
+        self.port = port
         var template = Array("/tmp/intone-redis-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
             throw EmbeddedRedisError("cannot create a temporary folder: \(String(cString: strerror(errno)))")
@@ -30,7 +34,7 @@ public final class EmbeddedRedisServer: @unchecked Sendable {
         }
         arguments =
             [
-                server, "--port", "0", "--unixsocket", socketPath, "--unixsocketperm", "700", "--dir", directory,
+                server, "--port", "\(port)", "--bind", "127.0.0.1", "--unixsocket", socketPath, "--unixsocketperm", "700", "--dir", directory,
                 "--save", "", "--appendonly", "no", "--logfile", directory + "/redis.log",
             ] + extraArguments
         shellPID = 0
