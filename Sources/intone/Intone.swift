@@ -143,8 +143,10 @@ struct Work: AsyncParsableCommand {
         let worker = Worker(
             configuration: configuration,
             synthesizer: .init(
-                executable: SynthesizerPool.currentExecutable(), size: configuration.synthesizers,
-                timeoutMilliseconds: configuration.synthesisTimeoutMilliseconds),
+                // The children are this binary again; the override is for running the worker
+                // under a profiler, where /proc/self/exe is the profiler.
+                executable: Environment.value("INTONE_SYNTHESIZER_EXECUTABLE") ?? SynthesizerPool.currentExecutable(),
+                size: configuration.synthesizers, timeoutMilliseconds: configuration.synthesisTimeoutMilliseconds),
             logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
