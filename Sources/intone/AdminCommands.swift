@@ -306,14 +306,13 @@ struct BenchCommand: ParsableCommand {
         for name in workloads.split(separator: ",") {
             guard let workload = Bench.Workload(rawValue: String(name)) else { throw fail("unknown workload '\(name)' (off, limited, on)") }
             do {
-                let row = try bench.run(workload, jobs: workload == .on ? onJobs : jobs) { line in
-                    var text = line + "\n"
-                    text.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
-                }
+                let row = try bench.run(workload, jobs: workload == .on ? onJobs : jobs) { LocalFiles.printError($0) }
                 rows.append(row)
                 if commands {
-                    print("\(workload.rawValue): Redis µs/job by command: "
-                        + row.commandMicrosecondsPerJob.prefix(8).map { "\($0.0) \((($0.1) * 100).rounded() / 100)" }.joined(separator: ", "))
+                    print(
+                        "\(workload.rawValue): Redis µs/job by command: "
+                            + row.commandMicrosecondsPerJob.prefix(8).map { "\($0.0) \((($0.1) * 100).rounded() / 100)" }.joined(
+                                separator: ", "))
                 }
             } catch {
                 throw fail("\(workload.rawValue): \(error)")

@@ -88,8 +88,7 @@ enum Environment {
 
 /// Prints one clear line on standard error and exits non-zero.
 func fail(_ message: String) -> ExitCode {
-    var line = "intone: \(message)\n"
-    line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    LocalFiles.printError("intone: \(message)")
     return ExitCode(1)
 }
 
@@ -239,21 +238,12 @@ extension Enqueue {
             while let line = readLine(strippingNewline: false) { lines.append(line) }
             text = lines.joined()
         } else {
-            guard let file = fopen(path, "rb") else { throw fail("cannot read \(path): \(String(cString: strerror(errno)))") }
-            defer { fclose(file) }
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                let n = fread(&chunk, 1, chunk.count, file)
-                if n <= 0 { break }
-                bytes += chunk[0..<n]
-            }
+            guard let bytes = LocalFiles.read(path) else { throw fail("cannot read \(path): \(String(cString: strerror(errno)))") }
             text = String(decoding: bytes, as: UTF8.self)
         }
         let parsed = BulkEnqueue(keys: configuration.keys, maxTextBytes: configuration.maxTextBytes, catalog: try loadVoices()).parse(text)
         for problem in parsed.problems {
-            var line = "line \(problem.line): \(problem.message) (skipped)\n"
-            line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            LocalFiles.printError("line \(problem.line): \(problem.message) (skipped)")
         }
         let connection: RedisConnection
         do { connection = try RedisConnection(url: configuration.redisURL) } catch { throw fail(error.message) }

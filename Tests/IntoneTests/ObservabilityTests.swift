@@ -23,12 +23,8 @@ import Testing
         Issue.record("nothing answered on port \(port)")
     }
 
-    /// The value of one sample line (`name{labels} value`), 0 when absent.
     func sample(_ text: String, _ series: String) -> Double {
-        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Double(line.dropFirst(series.count + 1)) ?? 0
-        }
-        return 0
+        LocalFiles.prometheusSample(text, series)
     }
 
     @Test func countersMoveByWhatTheWorkerDid() async throws {
@@ -36,7 +32,7 @@ import Testing
         let connection = try TestRedis.connect()
         let server = try #require(TestRedis.server)
         try connection.command("HSET", .string(keys.agent("quiet")), "tts", "off")
-        let port = try freePort()
+        let port = try LocalFiles.freePort()
         let worker = try WorkerProcess(url: server.url, queue: keys, consumer: "m", arguments: ["--metrics-port", "\(port)"])
         try await waitForServer(port)
         let health = try await get(port, "/healthz")
@@ -73,7 +69,7 @@ import Testing
         let server = try EmbeddedRedisServer()
         defer { server.stop() }
         let keys = try uniqueQueue()
-        let port = try freePort()
+        let port = try LocalFiles.freePort()
         let worker = try WorkerProcess(url: server.url, queue: keys, consumer: "r", arguments: ["--metrics-port", "\(port)"])
         try await waitForServer(port)
         #expect(try await waitForStatus(port, 200).status == 200)
@@ -132,20 +128,4 @@ func listeningSocket() throws -> (fd: Int32, port: Int) {
         throw TestSupportError("cannot listen")
     }
     return (fd, Int(UInt16(bigEndian: address.sin_port)))
-}
-
-/// A TCP port nothing listens on right now.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard bound else { throw TestSupportError("no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -48,7 +48,7 @@ public struct Bench {
     }
 
     public func run(_ workload: Workload, jobs: Int, progress: (String) -> Void) throws -> Row {
-        let port = try Self.freePort()
+        let port = try LocalFiles.freePort()
         let server = try EmbeddedRedisServer(port: port)
         defer { server.stop() }
         let connection = try RedisConnection(url: server.url)
@@ -73,7 +73,7 @@ public struct Bench {
         }
         let user = workload == .limited ? "1/s burst 1" : "1000000/s burst 1000000"
         for index in 0..<workers {
-            let metricsPort = try Self.freePort()
+            let metricsPort = try LocalFiles.freePort()
             metricsPorts.append(metricsPort)
             processes.append(
                 try Spawn.start(
@@ -108,9 +108,9 @@ public struct Bench {
         var batchJobs = 0.0
         for metricsPort in metricsPorts {
             let text = Self.httpGet(port: metricsPort, path: "/metrics")
-            roundTrips += Self.sample(text, "intone_redis_round_trips_total")
-            batches += Self.sample(text, "intone_batch_size_count")
-            batchJobs += Self.sample(text, "intone_batch_size_sum")
+            roundTrips += LocalFiles.prometheusSample(text, "intone_redis_round_trips_total")
+            batches += LocalFiles.prometheusSample(text, "intone_batch_size_count")
+            batchJobs += LocalFiles.prometheusSample(text, "intone_batch_size_sum")
         }
         var row = Row(
             workload: workload, jobs: jobs, jobsPerSecond: jobsPerSecond, roundTripsPerBatch: roundTrips / max(batches, 1),
@@ -181,7 +181,9 @@ public struct Bench {
         var result: [(String, Double)] = []
         for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_") {
             let name = line.dropFirst("cmdstat_".count).prefix { $0 != ":" }
-            if let usec = line.split(separator: ",").first(where: { $0.contains("usec=") }).flatMap({ Double($0.split(separator: "=").last ?? "") }) {
+            if let usec = line.split(separator: ",").first(where: { $0.contains("usec=") }).flatMap({
+                Double($0.split(separator: "=").last ?? "")
+            }) {
                 result.append((String(name), usec))
             }
         }
@@ -194,7 +196,7 @@ public struct Bench {
         if let directory = opendir("/proc") {
             while let entry = readdir(directory) {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                guard let pid = pid_t(name), let stat = readFile("/proc/\(pid)/stat"),
+                guard let pid = pid_t(name), let stat = LocalFiles.read("/proc/\(pid)/stat").map({ String(decoding: $0, as: UTF8.self) }),
                     let close = stat.lastIndex(of: ")")
                 else { continue }
                 let fields = stat[stat.index(after: close)...].split(separator: " ")
@@ -204,33 +206,13 @@ public struct Bench {
         }
         let tree = Set(roots).union(parents.filter { roots.contains($0.value) }.map(\.key))
         return tree.reduce(0) { total, pid in
-            let status = readFile("/proc/\(pid)/status") ?? ""
+            let status = LocalFiles.read("/proc/\(pid)/status").map { String(decoding: $0, as: UTF8.self) } ?? ""
             let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
             return total + (line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0)
         }
     }
 
-    static func readFile(_ path: String) -> String? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, file)
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    static func sample(_ text: String, _ series: String) -> Double {
-        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Double(line.dropFirst(series.count + 1)) ?? 0
-        }
-        return 0
-    }
-
-    /// A plain HTTP/1.0 GET on 127.0.0.1, for the workers' own /metrics.
+    /// A plain HTTP/1.1 GET on 127.0.0.1 (Connection: close), for the workers' own /metrics.
     static func httpGet(port: Int, path: String) -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return "" }
@@ -256,7 +238,9 @@ public struct Bench {
             // Stop at the end of the body the headers announce, whether or not the server closes.
             let text = String(decoding: response, as: UTF8.self)
             if let headerEnd = text.range(of: "\r\n\r\n"),
-                let lengthLine = text[..<headerEnd.lowerBound].split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+                let lengthLine = text[..<headerEnd.lowerBound].split(separator: "\r\n").first(where: {
+                    $0.lowercased().hasPrefix("content-length:")
+                }),
                 let length = Int(lengthLine.split(separator: ":").last?.trimmed ?? ""),
                 text.utf8.distance(from: headerEnd.upperBound.samePosition(in: text.utf8)!, to: text.utf8.endIndex) >= length
             {
@@ -264,20 +248,6 @@ public struct Bench {
             }
         }
         return String(decoding: response, as: UTF8.self)
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw EmbeddedRedisError("no free TCP port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// The table `intone bench` prints.
@@ -295,7 +265,8 @@ public struct Bench {
             ],
             rows: rows.map {
                 [
-                    $0.workload.rawValue, "\($0.jobs)", number($0.jobsPerSecond, 0), number($0.roundTripsPerBatch, 2), number($0.jobsPerBatch),
+                    $0.workload.rawValue, "\($0.jobs)", number($0.jobsPerSecond, 0), number($0.roundTripsPerBatch, 2),
+                    number($0.jobsPerBatch),
                     number($0.redisMicrosecondsPerJob, 2), number($0.latencyP50Milliseconds, 0), number($0.latencyP99Milliseconds, 0),
                     number($0.latencyLoad, 0), "\($0.rssStartKilobytes)", "\($0.rssEndKilobytes)",
                 ]

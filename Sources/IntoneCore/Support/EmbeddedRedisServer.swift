@@ -34,7 +34,8 @@ public final class EmbeddedRedisServer: @unchecked Sendable {
         }
         arguments =
             [
-                server, "--port", "\(port)", "--bind", "127.0.0.1", "--unixsocket", socketPath, "--unixsocketperm", "700", "--dir", directory,
+                server, "--port", "\(port)", "--bind", "127.0.0.1", "--unixsocket", socketPath, "--unixsocketperm", "700", "--dir",
+                directory,
                 "--save", "", "--appendonly", "no", "--logfile", directory + "/redis.log",
             ] + extraArguments
         shellPID = 0
