@@ -105,4 +105,13 @@ import Testing
             .get()
         #expect(valid.text == "Hi\tthere\nfriend")
     }
+
+    @Test func overlongIDsAndPromptsAreRefused() {
+        let long = String(repeating: "x", count: 257)
+        #expect(code([("agent_id", long), ("user_id", "u"), ("text", "Hi.")]) == .badParameter)
+        #expect(code([("agent_id", "a"), ("user_id", long), ("text", "Hi.")]) == .badParameter)
+        #expect(code(base + [("job_id", long)]) == .badParameter)
+        #expect(code(base + [("job_id", String(repeating: "x", count: 256))]) == nil)
+        #expect(code(base + [("prompt", String(repeating: "p", count: 101))]) == .badParameter)
+    }
 }

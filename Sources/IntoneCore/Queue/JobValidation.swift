@@ -21,6 +21,9 @@ public struct JobValidation: Sendable {
     /// The voices a job may ask for; nil accepts any (for tests without espeak-ng).
     public var catalog: VoiceCatalog?
 
+    /// The longest `job_id`, `agent_id` or `user_id`, in bytes.
+    public static let maxIDBytes = 256
+
     public init(maxTextBytes: Int, keys: QueueKeys, catalog: VoiceCatalog?) {
         self.maxTextBytes = maxTextBytes
         self.keys = keys
@@ -54,6 +57,11 @@ public struct JobValidation: Sendable {
         }
         var valid = ValidJob(jobID: try optional("job_id", job) ?? job.entryID, agentID: agentID, userID: userID, text: text)
         guard !valid.jobID.isEmpty else { throw JobFailure(.missingField, "'job_id' is empty") }
+        // Ids become parts of Redis keys; a megabyte id would make megabyte keys.
+        for (name, value) in [("job_id", valid.jobID), ("agent_id", agentID), ("user_id", userID)] where value.utf8.count > Self.maxIDBytes
+        {
+            throw JobFailure(.badParameter, "\(name) is \(value.utf8.count) bytes; the limit is \(Self.maxIDBytes)")
+        }
         if let voice = try optional("voice", job)?.trimmed, !voice.isEmpty {
             guard catalog?.contains(voice) ?? true else {
                 throw JobFailure(.unknownVoice, "espeak-ng has no voice '\(voice)' (see `intone voices`)")
@@ -63,6 +71,9 @@ public struct JobValidation: Sendable {
         valid.rate = try number("rate", job, in: AgentSettings.rateRange)
         valid.pitch = try number("pitch", job, in: AgentSettings.pitchRange)
         valid.prompt = try optional("prompt", job)
+        if let prompt = valid.prompt, prompt.utf8.count > maxTextBytes {
+            throw JobFailure(.badParameter, "prompt is \(prompt.utf8.count) bytes; the limit is \(maxTextBytes), as for the text")
+        }
         if let replyTo = try optional("reply_to", job), !replyTo.isEmpty {
             guard keys.acceptsReplyTo(replyTo) else {
                 throw JobFailure(
