@@ -46,7 +46,13 @@ import Testing
         try producer.add([("job_id", "quiet"), ("agent_id", "quiet"), ("user_id", "u"), ("text", "Hi.")], on: connection)
         try producer.add([("job_id", "bad"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi."), ("pitch", "300")], on: connection)
         try await waitForEntries(keys.results, count: 5, on: connection)
-        let after = try await get(port, "/metrics").body
+        // The worker counts a batch just after writing it back: give the counters a moment.
+        var after = try await get(port, "/metrics").body
+        let deadline = Date().addingTimeInterval(5)
+        while sample(after, "intone_batch_size_sum") - sample(before, "intone_batch_size_sum") < 5 && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            after = try await get(port, "/metrics").body
+        }
         worker.signal(SIGTERM)
         #expect(try await worker.waitForExit(seconds: 10) == 0)
 
