@@ -253,9 +253,7 @@ struct Audio: ParsableCommand {
                 _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
                 return
             }
-            guard let file = fopen(path, "wb") else { throw fail("cannot write \(path): \(String(cString: strerror(errno)))") }
-            _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
-            fclose(file)
+            do { try LocalFiles.write(bytes, to: path) } catch { throw fail(error.description) }
             print("wrote \(bytes.count) bytes to \(path)")
         case .expired:
             throw fail("the audio of job \(jobId) has expired (audio is kept for \(configuration.audioTTLSeconds) s, --audio-ttl-s)")

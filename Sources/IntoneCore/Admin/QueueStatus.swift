@@ -123,12 +123,16 @@ public struct QueueStatus: Codable, Sendable {
 
 /// Plain text tables with aligned columns.
 public enum Table {
-    public static func render(header: [String], rows: [[String]]) -> String {
+    /// Columns whose index is in `rightAligned` (numbers) are padded on the left.
+    public static func render(header: [String], rows: [[String]], rightAligned: Set<Int> = []) -> String {
         var widths = header.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
         func line(_ row: [String]) -> String {
-            row.enumerated().map { i, cell in cell + String(repeating: " ", count: max(0, widths[i] - cell.count)) }
-                .joined(separator: "  ").trimmedTrailing
+            row.enumerated().map { i, cell in
+                let padding = String(repeating: " ", count: max(0, widths[i] - cell.count))
+                return rightAligned.contains(i) ? padding + cell : cell + padding
+            }
+            .joined(separator: "  ").trimmedTrailing
         }
         return ([line(header), line(widths.map { String(repeating: "-", count: $0) })] + rows.map(line)).joined(separator: "\n")
     }

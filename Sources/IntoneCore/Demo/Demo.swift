@@ -130,9 +130,9 @@ public enum Demo {
             var seconds = ""
             if fields["status"] == "ok", let key = fields["audio_key"], let audio = try connection.command("GET", .string(key)).bytes {
                 let path = "\(options.outputDirectory)/\(jobID).wav"
-                try write(audio, to: path)
+                try LocalFiles.write(audio, to: path)
                 detail = path
-                seconds = String(format3((Double(fields["duration_ms"] ?? "0") ?? 0) / 1000))
+                seconds = String(twoDecimals((Double(fields["duration_ms"] ?? "0") ?? 0) / 1000))
             }
             rows.append(
                 Row(
@@ -151,29 +151,13 @@ public enum Demo {
     }
 
     static func table(_ rows: [Row]) -> String {
-        let header = ["job", "agent", "status", "detail", "audio s", "ms"]
-        let cells = rows.map { [$0.jobID, $0.agent, $0.status, $0.detail, $0.audioSeconds, $0.milliseconds] }
-        var widths = header.map(\.count)
-        for row in cells { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        func line(_ row: [String]) -> String {
-            row.enumerated().map { i, cell in
-                i >= 4
-                    ? String(repeating: " ", count: widths[i] - cell.count) + cell
-                    : cell + String(repeating: " ", count: widths[i] - cell.count)
-            }.joined(separator: "  ")
-        }
-        return ([line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")] + cells.map(line)).joined(
-            separator: "\n")
+        Table.render(
+            header: ["job", "agent", "status", "detail", "audio s", "ms"],
+            rows: rows.map { [$0.jobID, $0.agent, $0.status, $0.detail, $0.audioSeconds, $0.milliseconds] }, rightAligned: [4, 5])
     }
 
-    static func format3(_ value: Double) -> String {
+    static func twoDecimals(_ value: Double) -> String {
         let scaled = Int((value * 100).rounded())
         return "\(scaled / 100).\(String(scaled % 100).leftPadded(to: 2))"
-    }
-
-    static func write(_ bytes: [UInt8], to path: String) throws {
-        guard let file = fopen(path, "wb") else { throw EmbeddedRedisError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        defer { fclose(file) }
-        _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
     }
 }

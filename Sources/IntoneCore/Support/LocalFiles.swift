@@ -18,10 +18,18 @@ public enum LocalFiles {
         return bytes
     }
 
+    /// Writes the whole file, replacing it.
+    public static func write(_ bytes: [UInt8], to path: String) throws(LocalFileError) {
+        guard let file = fopen(path, "wb") else { throw LocalFileError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { fclose(file) }
+        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        guard written == bytes.count else { throw LocalFileError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    }
+
     /// Writes a line to standard error, unbuffered.
     public static func printError(_ line: String) {
         var text = line + "\n"
-        text.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        text.withUTF8 { _ = Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on right now.
@@ -45,5 +53,14 @@ public enum LocalFiles {
             return Double(line.dropFirst(series.count + 1)) ?? 0
         }
         return 0
+    }
+}
+
+/// A file that could not be written.
+public struct LocalFileError: Error, CustomStringConvertible {
+    public var description: String
+
+    init(_ description: String) {
+        self.description = description
     }
 }

@@ -180,7 +180,7 @@ final class WorkLoop {
                     worker.setRedisReady(true)
                 }
                 try step()
-            } catch where error.code == .connection || error.message.contains("LOADING") {
+            } catch  where error.code == .connection || error.message.contains("LOADING") {
                 // A restarted Redis that is still loading its data is part of the same outage.
                 if outage == nil {
                     logger.error("redis connection lost; reconnecting", metadata: ["error": "\(error.message)"])
@@ -188,7 +188,7 @@ final class WorkLoop {
                     worker.setRedisReady(false)
                 }
                 outage!.wait(until: { worker.isStopping })
-            } catch where error.message.contains("NOGROUP") {
+            } catch  where error.message.contains("NOGROUP") {
                 // The stream or group vanished (Redis restarted without persistence, or
                 // an operator deleted it): create it again and carry on.
                 logger.warning("consumer group missing; creating it again", metadata: ["error": "\(error.message)"])
