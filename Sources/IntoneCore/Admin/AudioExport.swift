@@ -22,15 +22,12 @@ public struct AudioExport {
         commands.append("GET", .string(keys.done(jobID: jobID)))
         let replies = try connection.send(commands)
         if let audio = replies[0].bytes { return .audio(audio) }
-        guard let resultID = replies[1].string else { return .unknown }
-        // The marker holds the result's entry id; the result may sit in a reply_to stream,
-        // or may have been trimmed, in which case all that is known is that it finished.
-        let entries = try connection.command("XRANGE", .string(keys.results), .string(resultID), .string(resultID)).array ?? []
-        guard let fields = entries.first?.array?.last?.pairs else { return .expired }
-        var values: [String: String] = [:]
-        for (name, value) in fields { values[name] = value.string ?? "" }
-        let status = values["status"] ?? "?"
+        guard let marker = replies[1].string else { return .unknown }
+        // The done marker holds the status, and for a job not spoken, why
+        // (`FinishedJob.markerValue`); it outlives the result, which may be trimmed.
+        let parts = marker.split(separator: " ", maxSplits: 1)
+        let status = parts.first.map(String.init) ?? "?"
         if status == "ok" { return .expired }
-        return .notSpoken(status: status, detail: values["reason"] ?? values["error"] ?? values["limit"] ?? "")
+        return .notSpoken(status: status, detail: parts.count > 1 ? String(parts[1]) : "")
     }
 }

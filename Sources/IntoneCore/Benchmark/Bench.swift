@@ -23,6 +23,9 @@ public struct Bench {
         public var jobsPerBatch: Double
         /// Redis's own CPU time (user + system, from INFO cpu) per job.
         public var redisMicrosecondsPerJob: Double
+        /// The workers' and their synthesizers' CPU time (user + system, from
+        /// `/proc/<pid>/stat`) per job, from the first result to the last.
+        public var workerMicrosecondsPerJob: Double
         /// The same split by command (INFO commandstats; a script's time includes the
         /// commands it runs, which are also listed on their own).
         public var commandMicrosecondsPerJob: [(String, Double)]
@@ -86,9 +89,17 @@ public struct Bench {
         }
         progress("\(workload.rawValue): \(workers) workers started")
         var rssStart = 0
-        while try connection.command("XLEN", .string(keys.results)).integer ?? 0 < Int64(jobs) {
-            if rssStart == 0, (try connection.command("XLEN", .string(keys.results)).integer ?? 0) > 0 {
-                rssStart = Self.treeRSS(processes)
+        var cpuStart = 0.0
+        var resultsAtStart = 0
+        var first: String?
+        // Counted from the stats hash: the results stream is trimmed (`--results-maxlen`).
+        while case let done = try Self.resultsWritten(keys, on: connection), done < jobs {
+            if rssStart == 0, done > 0 {
+                let tree = Self.processTree(processes)
+                rssStart = Self.rss(tree)
+                cpuStart = Self.cpuSeconds(tree)
+                resultsAtStart = done
+                first = try connection.command("XRANGE", .string(keys.results), "-", "+", "COUNT", "1").array?.first?.array?.first?.string
             }
             if processes.allSatisfy({ Spawn.wait($0, milliseconds: 0) != nil }) {
                 throw EmbeddedRedisError("every worker exited before the jobs were done")
@@ -96,8 +107,9 @@ public struct Bench {
             usleep(20_000)
         }
         let cpuAfter = try Self.redisCPU(connection)
-        let rssEnd = Self.treeRSS(processes)
-        let first = try connection.command("XRANGE", .string(keys.results), "-", "+", "COUNT", "1").array?.first?.array?.first?.string
+        let treeEnd = Self.processTree(processes)
+        let rssEnd = Self.rss(treeEnd)
+        let workerCPU = (Self.cpuSeconds(treeEnd) - cpuStart) * 1_000_000 / Double(max(1, jobs - resultsAtStart))
         let last = try connection.command("XREVRANGE", .string(keys.results), "+", "-", "COUNT", "1").array?.first?.array?.first?.string
         let span = Double((QueueStatus.milliseconds(of: last) ?? 0) - (QueueStatus.milliseconds(of: first) ?? 0))
         let jobsPerSecond = Double(jobs - 1) / max(span, 1) * 1000
@@ -115,6 +127,7 @@ public struct Bench {
         var row = Row(
             workload: workload, jobs: jobs, jobsPerSecond: jobsPerSecond, roundTripsPerBatch: roundTrips / max(batches, 1),
             jobsPerBatch: batchJobs / max(batches, 1), redisMicrosecondsPerJob: (cpuAfter - cpuBefore) * 1_000_000 / Double(jobs),
+            workerMicrosecondsPerJob: workerCPU,
             commandMicrosecondsPerJob: stats.map { ($0.0, $0.1 / Double(jobs)) }, latencyP50Milliseconds: nil,
             latencyP99Milliseconds: nil, latencyLoad: nil, rssStartKilobytes: rssStart, rssEndKilobytes: rssEnd)
 
@@ -160,6 +173,12 @@ public struct Bench {
         }
     }
 
+    /// Results written so far, by the workers' own count (`intone:{Q}:stats`).
+    static func resultsWritten(_ keys: QueueKeys, on connection: RedisConnection) throws -> Int {
+        let pairs = try connection.command("HGETALL", .string(keys.stats)).pairs ?? []
+        return pairs.reduce(0) { total, pair in pair.0 == "audio_ms" ? total : total + (pair.1.string.flatMap { Int($0) } ?? 0) }
+    }
+
     static func percentile(_ sorted: [Double], _ p: Double) -> Double? {
         guard !sorted.isEmpty else { return nil }
         return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p + 0.5))]
@@ -190,25 +209,47 @@ public struct Bench {
         return result.sorted { $0.1 > $1.1 }
     }
 
-    /// RSS of the processes and their children (the synthesizers), in KiB.
-    static func treeRSS(_ roots: [pid_t]) -> Int {
+    /// The processes and their children (the synthesizers).
+    static func processTree(_ roots: [pid_t]) -> [pid_t] {
         var parents: [pid_t: pid_t] = [:]
         if let directory = opendir("/proc") {
             while let entry = readdir(directory) {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                guard let pid = pid_t(name), let stat = LocalFiles.read("/proc/\(pid)/stat").map({ String(decoding: $0, as: UTF8.self) }),
-                    let close = stat.lastIndex(of: ")")
-                else { continue }
-                let fields = stat[stat.index(after: close)...].split(separator: " ")
-                if fields.count > 2, let parent = pid_t(fields[1]) { parents[pid] = parent }
+                if let pid = pid_t(name), let fields = statFields(pid), fields.count > 1, let parent = pid_t(fields[1]) {
+                    parents[pid] = parent
+                }
             }
             closedir(directory)
         }
-        let tree = Set(roots).union(parents.filter { roots.contains($0.value) }.map(\.key))
-        return tree.reduce(0) { total, pid in
+        return Array(Set(roots).union(parents.filter { roots.contains($0.value) }.map(\.key)))
+    }
+
+    /// The fields of `/proc/<pid>/stat` after the command name: state is [0], ppid [1],
+    /// utime [11], stime [12].
+    static func statFields(_ pid: pid_t) -> [Substring]? {
+        guard let stat = LocalFiles.read("/proc/\(pid)/stat").map({ String(decoding: $0, as: UTF8.self) }),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        return stat[stat.index(after: close)...].split(separator: " ")
+    }
+
+    /// Resident memory of the processes, in KiB.
+    static func rss(_ pids: [pid_t]) -> Int {
+        pids.reduce(0) { total, pid in
             let status = LocalFiles.read("/proc/\(pid)/status").map { String(decoding: $0, as: UTF8.self) } ?? ""
             let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
             return total + (line.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0)
+        }
+    }
+
+    /// User and system CPU time of the processes, in seconds.
+    static func cpuSeconds(_ pids: [pid_t]) -> Double {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return pids.reduce(0.0) { total, pid in
+            guard let fields = statFields(pid), fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else {
+                return total
+            }
+            return total + (user + system) / ticks
         }
     }
 
@@ -260,14 +301,14 @@ public struct Bench {
         }
         return Table.render(
             header: [
-                "workload", "jobs", "jobs/s", "round trips/batch", "jobs/batch", "Redis CPU µs/job", "p50 ms", "p99 ms", "at jobs/s",
+                "workload", "jobs", "jobs/s", "round trips/batch", "jobs/batch", "Redis CPU µs/job", "worker CPU µs/job", "p50 ms", "p99 ms", "at jobs/s",
                 "RSS start KiB", "RSS end KiB",
             ],
             rows: rows.map {
                 [
                     $0.workload.rawValue, "\($0.jobs)", number($0.jobsPerSecond, 0), number($0.roundTripsPerBatch, 2),
                     number($0.jobsPerBatch),
-                    number($0.redisMicrosecondsPerJob, 2), number($0.latencyP50Milliseconds, 0), number($0.latencyP99Milliseconds, 0),
+                    number($0.redisMicrosecondsPerJob, 2), number($0.workerMicrosecondsPerJob, 2), number($0.latencyP50Milliseconds, 0), number($0.latencyP99Milliseconds, 0),
                     number($0.latencyLoad, 0), "\($0.rssStartKilobytes)", "\($0.rssEndKilobytes)",
                 ]
             })

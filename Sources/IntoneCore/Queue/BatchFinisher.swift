@@ -1,6 +1,26 @@
-/// Writes a batch's results, dead letters, audio and done markers, and acknowledges and
-/// deletes its job entries, in one MULTI/EXEC round trip (see `FinishScript`).
-public struct BatchFinisher {
+/// Writes a batch back: results, dead letters, audio and done markers, and the XACK and
+/// XDEL of its job entries, all in one MULTI/EXEC.
+///
+/// Exactly one result per `job_id` rests on the done marker `intone:{Q}:done:<job_id>`,
+/// in two steps:
+///
+/// 1. The check: `WATCH` the batch's markers (and `reply_to` streams), then read them
+///    (`MGET`), the streams' types and Redis's clock (`TIME`). It rides in a pipeline the
+///    worker sends anyway when it can (the token-bucket calls).
+/// 2. The commit: `MULTI`, writes for the jobs that had no marker, markers set, XACK and
+///    XDEL of every entry, `EXEC`. If another worker set one of the watched markers in
+///    between, Redis aborts the EXEC (nothing is written); the check is made again and
+///    the jobs now answered are only acknowledged.
+///
+/// Plain commands, no Lua: a finish script copied each job's ~26 arguments into Lua
+/// strings and back, which cost Redis about 7 µs a job, more than the writes themselves
+/// (INFO commandstats and perf; see BENCHMARKS.md). `elapsed_ms` and `failed_at` are
+/// measured on Redis's clock: `TIME` from the check plus the time since on this host's
+/// monotonic clock.
+///
+/// The counters `intone status` reads are kept in the hash `intone:{Q}:stats` (results
+/// by status and milliseconds of audio); it has a fixed set of fields, so it is bounded.
+public struct BatchFinisher: Sendable {
     public struct Limits: Sendable {
         public var resultsMaxLength: Int
         public var deadMaxLength: Int
@@ -20,96 +40,222 @@ public struct BatchFinisher {
         public var duplicates: Int
     }
 
+    /// The job ids and streams a check covers, in the order its commands name them.
+    public struct CheckRequest: Sendable {
+        public var jobIDs: [String]
+        /// `reply_to` streams other than the queue's result stream.
+        public var streams: [String]
+
+        public init(jobIDs: [String], streams: [String]) {
+            self.jobIDs = jobIDs
+            self.streams = streams
+        }
+
+        /// How many commands `appendCheck` adds: WATCH, MGET, one TYPE per stream, TIME.
+        public var commandCount: Int { 3 + streams.count }
+    }
+
+    /// What the check found.
+    public struct Check: Sendable {
+        /// Job ids that already have a result.
+        public var answered: Set<String>
+        /// The type of each `reply_to` stream (`stream` or `none` unless misused).
+        public var streamTypes: [String: String]
+        /// Redis's clock at the check, and this host's monotonic clock when it came back.
+        public var serverMilliseconds: Int64
+        public var monotonicMilliseconds: Int64
+
+        /// Redis's clock now, as far as this host can tell.
+        var serverNow: Int64 { serverMilliseconds + (Monotonic.milliseconds() - monotonicMilliseconds) }
+    }
+
+    public enum Commit: Sendable {
+        case written(Written)
+        /// Another worker set a watched marker: nothing was written; check again.
+        case aborted
+        /// Redis refused the transaction (nothing written) or a command in it.
+        case failed(String)
+    }
+
     let keys: QueueKeys
     let limits: Limits
-    let script: RedisScript
 
-    /// Entry ids that are pending but whose data is gone (deleted by someone else) are
-    /// passed as `acknowledgeOnly`: acknowledged and removed, nothing written.
+    public init(keys: QueueKeys, limits: Limits) {
+        self.keys = keys
+        self.limits = limits
+    }
+
+    /// Checks and commits until the commit goes through (a race with another worker
+    /// over the same `job_id` costs one more round; a handful means something is wrong).
     public func finish(_ jobs: [FinishedJob], acknowledgeOnly: [String] = [], on connection: RedisConnection) throws(RedisError) -> Written
     {
-        for attempt in 0..<2 {
-            // Rebuilt on the second attempt: the reloaded script's SHA goes into the call.
-            let replies = try connection.send(commands(jobs, acknowledgeOnly: acknowledgeOnly))
-            let exec = replies[replies.count - 1]
-            // EXEC's replies: one per audio SET, then the script's.
-            let scriptIndex = jobs.count { if case .ok = $0.outcome { true } else { false } }
-            guard let results = exec.array, results.count > scriptIndex else {
-                // EXECABORT or a nil EXEC: nothing ran.
-                let message = exec.errorMessage ?? replies.compactMap(\.errorMessage).first ?? "EXEC returned \(exec)"
-                if message.hasPrefix("NOSCRIPT") || replies.contains(where: { $0.errorMessage?.hasPrefix("NOSCRIPT") == true }),
-                    attempt == 0
-                {
-                    try script.load(on: connection)
-                    continue
-                }
-                throw RedisError(.server, "finishing a batch: \(message)")
+        for _ in 0..<5 {
+            let request = checkRequest(for: jobs)
+            var commands = RedisCommands()
+            appendCheck(request, to: &commands)
+            let check = try parseCheck(request, try connection.send(commands)[...])
+            switch try commit(jobs, acknowledgeOnly: acknowledgeOnly, check: check, on: connection) {
+            case .written(let written): return written
+            case .aborted: continue
+            case .failed(let message): throw RedisError(.server, "finishing a batch: \(message)")
             }
-            let first = results[scriptIndex]
-            if let message = first.errorMessage {
-                // NOSCRIPT inside EXEC: the script did not run, so nothing was written for
-                // the batch; reload and run it again.
-                if message.hasPrefix("NOSCRIPT"), attempt == 0 {
-                    try script.load(on: connection)
-                    continue
-                }
-                throw RedisError(.server, "finishing a batch: \(message)")
-            }
-            guard let counts = first.array, counts.count == 2, let written = counts[0].integer, let duplicates = counts[1].integer else {
-                throw RedisError.unexpected("finish script", first)
-            }
-            if let message = results.compactMap(\.errorMessage).first {
-                throw RedisError(.server, "finishing a batch: \(message)")
-            }
-            return Written(results: Int(written), duplicates: Int(duplicates))
         }
-        throw RedisError(.server, "finishing a batch: the finish script is still missing after SCRIPT LOAD")
+        throw RedisError(.server, "finishing a batch: the transaction was aborted five times in a row (markers keep changing)")
     }
 
-    private func commands(_ jobs: [FinishedJob], acknowledgeOnly: [String]) -> RedisCommands {
+    /// The check for jobs about to be finished.
+    public func checkRequest(for jobs: [FinishedJob]) -> CheckRequest {
+        checkRequest(jobIDs: jobs.map(\.jobID), streams: jobs.map(\.resultStream))
+    }
+
+    public func checkRequest(jobIDs: [String], streams: [String]) -> CheckRequest {
+        var seen = Set<String>()
+        var custom: [String] = []
+        for stream in streams where stream != keys.results && seen.insert(stream).inserted { custom.append(stream) }
+        return CheckRequest(jobIDs: jobIDs, streams: custom)
+    }
+
+    /// Appends the check's commands (`request.commandCount` of them) to a pipeline.
+    public func appendCheck(_ request: CheckRequest, to commands: inout RedisCommands) {
+        // WATCH and MGET need a key: an empty check watches the marker no job can have.
+        let markers = request.jobIDs.isEmpty ? [keys.done(jobID: "")] : request.jobIDs.map { keys.done(jobID: $0) }
+        commands.begin(1 + markers.count + request.streams.count, name: "WATCH")
+        for marker in markers { commands.appendArgument(.string(marker)) }
+        for stream in request.streams { commands.appendArgument(.string(stream)) }
+        commands.begin(1 + markers.count, name: "MGET")
+        for marker in markers { commands.appendArgument(.string(marker)) }
+        for stream in request.streams { commands.append("TYPE", .string(stream)) }
+        commands.append("TIME")
+    }
+
+    /// Reads the check's replies (the `request.commandCount` replies of `appendCheck`).
+    public func parseCheck(_ request: CheckRequest, _ replies: ArraySlice<RedisReply>) throws(RedisError) -> Check {
+        guard replies.count == request.commandCount else { throw RedisError(.server, "check: \(replies.count) replies") }
+        let base = replies.startIndex
+        if let message = replies[base].errorMessage { throw RedisError(.server, "WATCH: \(message)") }
+        guard let markers = replies[base + 1].array else { throw RedisError.unexpected("MGET", replies[base + 1]) }
+        var answered = Set<String>()
+        for (jobID, marker) in zip(request.jobIDs, markers) where !marker.isNull { answered.insert(jobID) }
+        var types: [String: String] = [:]
+        for (offset, stream) in request.streams.enumerated() {
+            guard let type = replies[base + 2 + offset].string else { throw RedisError.unexpected("TYPE", replies[base + 2 + offset]) }
+            types[stream] = type
+        }
+        let time = replies[base + 2 + request.streams.count]
+        guard let parts = time.array, parts.count == 2, let seconds = parts[0].integer, let micros = parts[1].integer else {
+            throw RedisError.unexpected("TIME", time)
+        }
+        return Check(
+            answered: answered, streamTypes: types, serverMilliseconds: seconds * 1000 + micros / 1000,
+            monotonicMilliseconds: Monotonic.milliseconds())
+    }
+
+    /// Writes the batch in one MULTI/EXEC, followed in the same write by `then` (whose
+    /// replies the caller reads next, with `connection.read`). Throws only when the
+    /// connection fails; Redis's refusals come back as `.failed`, so the caller can read
+    /// the replies of `then` before it gives up.
+    public func commit(
+        _ jobs: [FinishedJob], acknowledgeOnly: [String], check: Check, then next: RedisCommands? = nil,
+        on connection: RedisConnection
+    ) throws(RedisError) -> Commit {
         var commands = RedisCommands()
+        let duplicates = append(jobs, acknowledgeOnly: acknowledgeOnly, check: check, to: &commands)
+        let count = commands.count
+        if let next { commands.append(contentsOf: next) }
+        try connection.write(commands)
+        let replies = try connection.read(commands.names[..<count])
+        guard let exec = replies.last else { return .failed("no reply") }
+        if exec.isNull { return .aborted }
+        guard let results = exec.array else {
+            return .failed(exec.errorMessage ?? replies.compactMap(\.errorMessage).first ?? "EXEC returned \(exec)")
+        }
+        if let message = results.compactMap(\.errorMessage).first { return .failed(message) }
+        return .written(Written(results: jobs.count - duplicates, duplicates: duplicates))
+    }
+
+    /// The transaction; returns how many jobs it found already answered.
+    private func append(_ jobs: [FinishedJob], acknowledgeOnly: [String], check: Check, to commands: inout RedisCommands) -> Int {
+        commands.reserve(256 * jobs.count + jobs.reduce(0) { $0 + (audio(of: $1)?.wav.count ?? 0) })
         commands.append("MULTI")
+        let now = check.serverNow
+        var answered = check.answered
+        var duplicates = 0
+        var tally: [String: Int] = [:]
+        var audioMilliseconds = 0
+        var streamsWritten: [String] = []
         for job in jobs {
+            // A job id seen earlier in this batch counts as answered too.
+            guard answered.insert(job.jobID).inserted else {
+                duplicates += 1
+                continue
+            }
             if case .ok(let audioKey, let audio, _) = job.outcome {
                 commands.append("SET", .string(audioKey), .bytes(audio.wav), "EX", .integer(limits.audioTTLSeconds))
+                audioMilliseconds += audio.durationMilliseconds
             }
+            var stream = job.resultStream
+            var note: String?
+            if stream != keys.results, let type = check.streamTypes[stream], type != "stream", type != "none" {
+                note = "reply_to is a \(type), not a stream"
+                stream = keys.results
+            }
+            let elapsed = max(0, now - (job.job.enqueuedAtMilliseconds ?? now))
+            commands.begin(6 + 2 * job.resultFields.count + 2 + (note == nil ? 0 : 2), name: "XADD")
+            commands.appendArgument(.string(stream))
+            commands.appendArgument("MAXLEN")
+            commands.appendArgument("~")
+            commands.appendArgument(.integer(limits.resultsMaxLength))
+            commands.appendArgument("*")
+            for field in job.resultFields {
+                commands.appendArgument(field.name)
+                commands.appendArgument(field.value)
+            }
+            commands.appendArgument("elapsed_ms")
+            commands.appendArgument(.integer(Int(elapsed)))
+            if let note {
+                commands.appendArgument("reply_to_error")
+                commands.appendArgument(.string(note))
+            }
+            if stream != keys.results, !streamsWritten.contains(stream) { streamsWritten.append(stream) }
+            if !job.deadLetterFields.isEmpty {
+                commands.begin(6 + 2 * job.deadLetterFields.count + 2, name: "XADD")
+                commands.appendArgument(.string(keys.dead))
+                commands.appendArgument("MAXLEN")
+                commands.appendArgument("~")
+                commands.appendArgument(.integer(limits.deadMaxLength))
+                commands.appendArgument("*")
+                for field in job.deadLetterFields {
+                    commands.appendArgument(field.name)
+                    commands.appendArgument(field.value)
+                }
+                commands.appendArgument("failed_at")
+                commands.appendArgument(.integer(Int(now)))
+            }
+            commands.append("SET", .string(keys.done(jobID: job.jobID)), .string(job.markerValue), "EX", .integer(limits.markerTTLSeconds))
+            tally[job.outcome.status, default: 0] += 1
         }
-        commands.append(script.call(keys: scriptKeys(jobs), arguments: scriptArguments(jobs)))
-        if !acknowledgeOnly.isEmpty {
-            commands.append(["XACK", .string(keys.jobs), .string(QueueKeys.group)] + acknowledgeOnly.map { .string($0) })
-            commands.append(["XDEL", .string(keys.jobs)] + acknowledgeOnly.map { .string($0) })
+        // A reply_to stream lives as long as the audio it points to.
+        for stream in streamsWritten { commands.append("EXPIRE", .string(stream), .integer(limits.audioTTLSeconds)) }
+        for (status, count) in tally.sorted(by: { $0.key < $1.key }) {
+            commands.append("HINCRBY", .string(keys.stats), .string(status), .integer(count))
+        }
+        if audioMilliseconds > 0 { commands.append("HINCRBY", .string(keys.stats), "audio_ms", .integer(audioMilliseconds)) }
+        let entryIDs = jobs.map(\.job.entryID) + acknowledgeOnly
+        if !entryIDs.isEmpty {
+            commands.begin(3 + entryIDs.count, name: "XACK")
+            commands.appendArgument(.string(keys.jobs))
+            commands.appendArgument(.string(QueueKeys.group))
+            for id in entryIDs { commands.appendArgument(.string(id)) }
+            commands.begin(2 + entryIDs.count, name: "XDEL")
+            commands.appendArgument(.string(keys.jobs))
+            for id in entryIDs { commands.appendArgument(.string(id)) }
         }
         commands.append("EXEC")
-        return commands
+        return duplicates
     }
 
-    private func scriptKeys(_ jobs: [FinishedJob]) -> [String] {
-        var list = [keys.jobs, keys.dead, keys.results, keys.stats]
-        list.reserveCapacity(4 + 2 * jobs.count)
-        for job in jobs {
-            list += [keys.done(jobID: job.jobID), job.resultStream]
-        }
-        return list
-    }
-
-    private func scriptArguments(_ jobs: [FinishedJob]) -> [RedisArgument] {
-        var arguments: [RedisArgument] = [
-            .string(QueueKeys.group), .integer(limits.resultsMaxLength), .integer(limits.deadMaxLength),
-            .integer(limits.markerTTLSeconds), .integer(limits.audioTTLSeconds), .integer(jobs.count),
-        ]
-        for job in jobs {
-            arguments.append(.string(job.job.entryID))
-            arguments.append(.string(job.outcome.status))
-            if case .ok(_, let audio, _) = job.outcome {
-                arguments.append(.integer(audio.durationMilliseconds))
-            } else {
-                arguments.append(.integer(0))
-            }
-            arguments.append(.integer(job.resultFields.count))
-            for field in job.resultFields { arguments += [.bytes(field.name), .bytes(field.value)] }
-            arguments.append(.integer(job.deadLetterFields.count))
-            for field in job.deadLetterFields { arguments += [.bytes(field.name), .bytes(field.value)] }
-        }
-        return arguments
+    private func audio(of job: FinishedJob) -> RenderedAudio? {
+        if case .ok(_, let audio, _) = job.outcome { return audio }
+        return nil
     }
 }

@@ -27,8 +27,7 @@ public struct Job: Sendable, Equatable {
 
     /// The raw value of a field; the last one wins if a producer repeated it.
     public func value(_ name: String) -> [UInt8]? {
-        let key = Array(name.utf8)
-        return fields.last { $0.name == key }?.value
+        fields.last { $0.name.elementsEqual(name.utf8) }?.value
     }
 
     /// The millisecond timestamp in the entry id (`1700000000000-0`).

@@ -17,6 +17,9 @@ public enum JobOutcome: Sendable, Equatable {
     }
 }
 
+/// One field of an entry to write: name and value, each written as it is.
+public typealias EntryField = (name: RedisArgument, value: RedisArgument)
+
 /// A job with its outcome, ready to be written back: its result entry, its dead letter
 /// if it failed, its audio if it was spoken, and the stream the result goes to.
 public struct FinishedJob: Sendable {
@@ -24,56 +27,74 @@ public struct FinishedJob: Sendable {
     public var jobID: String
     public var outcome: JobOutcome
     public var resultStream: String
-    public var resultFields: [Job.Field]
-    public var deadLetterFields: [Job.Field]
+    /// The result entry's fields, but for `elapsed_ms`, which is added when it is written.
+    public var resultFields: [EntryField]
+    /// The dead letter's fields (none unless the job failed), but for `failed_at`.
+    public var deadLetterFields: [EntryField]
 
-    /// Builds the contract's fields. `elapsed_ms` and `failed_at` are added by the finish
-    /// script from Redis server time, so they are measured when the result is written.
+    /// The `job_id` a job is answered under: the producer's, or else the entry id.
+    public static func jobID(of job: Job, valid: ValidJob?) -> String {
+        if let valid { return valid.jobID }
+        let raw = job.value("job_id").map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return raw.isEmpty ? job.entryID : raw
+    }
+
+    /// Builds the contract's fields. Values the job already holds as strings are shared,
+    /// not copied; a refused job's fields are written back byte for byte.
     public init(job: Job, valid: ValidJob?, outcome: JobOutcome, keys: QueueKeys, worker: String) {
         self.job = job
         self.outcome = outcome
-        let jobID = valid?.jobID ?? job.value("job_id").map { String(decoding: $0, as: UTF8.self) } ?? job.entryID
-        self.jobID = jobID.isEmpty ? job.entryID : jobID
+        jobID = Self.jobID(of: job, valid: valid)
         resultStream = valid?.replyTo ?? keys.results
-        func raw(_ name: String) -> [UInt8] { job.value(name) ?? [] }
-        var fields: [(String, [UInt8])] = [
-            ("job_id", Array(self.jobID.utf8)),
-            ("entry_id", Array(job.entryID.utf8)),
-            ("agent_id", valid.map { Array($0.agentID.utf8) } ?? raw("agent_id")),
-            ("user_id", valid.map { Array($0.userID.utf8) } ?? raw("user_id")),
-            ("status", Array(outcome.status.utf8)),
-            ("attempts", Array(String(job.attempts).utf8)),
-            ("worker", Array(worker.utf8)),
+        func raw(_ name: String) -> RedisArgument { .bytes(job.value(name) ?? []) }
+        var fields: [EntryField] = [
+            ("job_id", .string(jobID)),
+            ("entry_id", .string(job.entryID)),
+            ("agent_id", valid.map { .string($0.agentID) } ?? raw("agent_id")),
+            ("user_id", valid.map { .string($0.userID) } ?? raw("user_id")),
+            ("status", .string(outcome.status)),
+            ("attempts", .integer(job.attempts)),
+            ("worker", .string(worker)),
         ]
+        fields.reserveCapacity(14)
         switch outcome {
         case .ok(let audioKey, let audio, let voice):
             fields += [
-                ("audio_key", Array(audioKey.utf8)), ("format", Array("wav".utf8)),
-                ("sample_rate", Array(String(audio.sampleRate).utf8)),
-                ("duration_ms", Array(String(audio.durationMilliseconds).utf8)),
-                ("bytes", Array(String(audio.wav.count).utf8)), ("voice", Array(voice.utf8)),
+                ("audio_key", .string(audioKey)), ("format", "wav"), ("sample_rate", .integer(audio.sampleRate)),
+                ("duration_ms", .integer(audio.durationMilliseconds)), ("bytes", .integer(audio.wav.count)), ("voice", .string(voice)),
             ]
         case .textOnly(let reason):
-            fields.append(("reason", Array(reason.utf8)))
+            fields.append(("reason", .string(reason)))
         case .rateLimited(let retryAfter, let limit):
-            fields += [("retry_after_ms", Array(String(retryAfter).utf8)), ("limit", Array(limit.utf8))]
+            fields += [("retry_after_ms", .integer(retryAfter)), ("limit", .string(limit))]
         case .expired:
             break
         case .failed(let failure):
-            fields += [("error", Array(failure.code.rawValue.utf8)), ("message", Array(failure.message.utf8))]
+            fields += [("error", .string(failure.code.rawValue)), ("message", .string(failure.message))]
         }
         if let traceparent = job.value("traceparent") {
-            fields.append(("traceparent", traceparent))
+            fields.append(("traceparent", .bytes(traceparent)))
         }
-        resultFields = fields.map { Job.Field(name: Array($0.0.utf8), value: $0.1) }
+        resultFields = fields
         if case .failed(let failure) = outcome {
-            deadLetterFields =
-                job.fields + [
-                    Job.Field("error", failure.code.rawValue), Job.Field("message", failure.message),
-                    Job.Field("entry_id", job.entryID), Job.Field("attempts", String(job.attempts)),
-                ]
+            deadLetterFields = job.fields.map { (.bytes($0.name), .bytes($0.value)) }
+            deadLetterFields += [
+                ("error", .string(failure.code.rawValue)), ("message", .string(failure.message)), ("entry_id", .string(job.entryID)),
+                ("attempts", .integer(job.attempts)),
+            ]
         } else {
             deadLetterFields = []
+        }
+    }
+
+    /// What the done marker holds: the status, and for a job not spoken, why (`text_only
+    /// agent_disabled`, `rate_limited user`, `failed unknown_voice`). `intone audio` reads it.
+    public var markerValue: String {
+        switch outcome {
+        case .ok, .expired: outcome.status
+        case .textOnly(let reason): "text_only " + reason
+        case .rateLimited(_, let limit): "rate_limited " + limit
+        case .failed(let failure): "failed " + failure.code.rawValue
         }
     }
 }

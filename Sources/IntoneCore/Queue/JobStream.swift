@@ -107,10 +107,24 @@ public struct JobStream {
     }
 
     private func read(id: String, count: Int, block: Int?, on connection: RedisConnection) throws(RedisError) -> Batch {
+        try parseRead(try connection.send(readCommand(id: id, count: count, block: block))[0])
+    }
+
+    /// The XREADGROUP of new jobs, for a pipeline that carries other commands before it.
+    public func readNewCommand(count: Int, blockMilliseconds: Int) -> RedisCommands {
+        readCommand(id: ">", count: count, block: blockMilliseconds)
+    }
+
+    private func readCommand(id: String, count: Int, block: Int?) -> RedisCommands {
         var words: [RedisArgument] = ["XREADGROUP", "GROUP", .string(QueueKeys.group), .string(consumer), "COUNT", .integer(count)]
         if let block { words += ["BLOCK", .integer(block)] }
         words += ["STREAMS", .string(keys.jobs), .string(id)]
-        let reply = try connection.command(words)
+        return RedisCommands(words)
+    }
+
+    /// The jobs of an XREADGROUP reply; an error reply throws.
+    public func parseRead(_ reply: RedisReply) throws(RedisError) -> Batch {
+        if let message = reply.errorMessage { throw RedisError(.server, "XREADGROUP: \(message)") }
         return try Self.parse(reply)
     }
 

@@ -117,12 +117,19 @@ public struct JobValidation: Sendable {
     }
 
     /// Removes C0 controls except tab and newline, and DEL: in espeak-ng byte 0x01
-    /// starts an embedded command even in plain-text mode.
+    /// starts an embedded command even in plain-text mode. These are single bytes in
+    /// UTF-8 (never part of a longer sequence), so they are removed byte by byte; text
+    /// without any (nearly all text) is returned as it is, without a copy.
     static func removingControlCharacters(_ text: String) -> String {
-        var scalars = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars where !(scalar.value < 0x20 && scalar != "\t" && scalar != "\n") && scalar.value != 0x7F {
-            scalars.append(scalar)
-        }
-        return String(scalars)
+        var text = text
+        let clean = text.withUTF8 { bytes in !bytes.contains(where: isRemovedControl) }
+        if clean { return text }
+        var bytes = Array(text.utf8)
+        bytes.removeAll(where: isRemovedControl)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func isRemovedControl(_ byte: UInt8) -> Bool {
+        (byte < 0x20 && byte != 0x09 && byte != 0x0A) || byte == 0x7F
     }
 }

@@ -32,7 +32,7 @@ public struct QueueKeys: Sendable, Equatable {
     public func agent(_ agentID: String) -> String { prefix + "agent:" + agentID }
     public func agentBucket(_ agentID: String) -> String { prefix + "rl:agent:" + agentID }
     public func userBucket(_ userID: String) -> String { prefix + "rl:user:" + userID }
-    /// The idempotency marker: present once `job_id` has its result; holds the result's entry id.
+    /// The idempotency marker: present once `job_id` has its result; holds its status.
     public func done(jobID: String) -> String { prefix + "done:" + jobID }
 
     /// Whether a `reply_to` may name this key: a key of this queue that is not one of

@@ -28,37 +28,56 @@ public struct TokenBucketGate {
     /// One script call per job, all in one pipeline. Calls that found the script missing
     /// (NOSCRIPT) did not run and took no token, so they alone are sent again after a reload.
     public func check(_ tickets: [Ticket], on connection: RedisConnection) throws(RedisError) -> [Verdict] {
-        var verdicts = [Verdict?](repeating: nil, count: tickets.count)
-        var todo = Array(tickets.indices)
-        for attempt in 0..<2 where !todo.isEmpty {
-            var commands = RedisCommands()
-            for index in todo {
-                let ticket = tickets[index]
-                commands.append(
-                    script.call(
-                        keys: [keys.agentBucket(ticket.agentID), keys.userBucket(ticket.userID), keys.done(jobID: ticket.jobID)],
-                        arguments: [
-                            .string(Self.number(ticket.agentLimit.perSecond)), .integer(ticket.agentLimit.burst),
-                            .string(Self.number(userLimit.perSecond)), .integer(userLimit.burst),
-                        ]))
-            }
-            let replies = try connection.send(commands)
-            var missing: [Int] = []
-            for (index, reply) in zip(todo, replies) {
-                if let message = reply.errorMessage {
-                    guard message.hasPrefix("NOSCRIPT"), attempt == 0 else {
-                        throw RedisError(.server, "token bucket script: \(message)")
-                    }
-                    missing.append(index)
-                    continue
-                }
-                verdicts[index] = try Self.verdict(reply)
-            }
-            if !missing.isEmpty { try script.load(on: connection) }
-            todo = missing
+        var commands = RedisCommands()
+        appendCalls(tickets, to: &commands)
+        return try complete(tickets, verdicts(try connection.send(commands)[...]), on: connection)
+    }
+
+    /// Appends one script call per ticket to a pipeline (which may carry other commands).
+    public func appendCalls(_ tickets: [Ticket], to commands: inout RedisCommands) {
+        let userRate = RedisArgument.string(Self.number(userLimit.perSecond))
+        for ticket in tickets {
+            commands.begin(10, name: "EVALSHA")
+            commands.appendArgument(.string(script.sha ?? ""))
+            commands.appendArgument(3)
+            commands.appendArgument(.string(keys.agentBucket(ticket.agentID)))
+            commands.appendArgument(.string(keys.userBucket(ticket.userID)))
+            commands.appendArgument(.string(keys.done(jobID: ticket.jobID)))
+            commands.appendArgument(.string(Self.number(ticket.agentLimit.perSecond)))
+            commands.appendArgument(.integer(ticket.agentLimit.burst))
+            commands.appendArgument(userRate)
+            commands.appendArgument(.integer(userLimit.burst))
         }
-        guard todo.isEmpty else { throw RedisError(.server, "token bucket script still missing after SCRIPT LOAD") }
-        return verdicts.map { $0! }
+    }
+
+    /// The verdicts of the calls' replies; nil for a call that found the script missing.
+    public func verdicts(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> [Verdict?] {
+        var verdicts: [Verdict?] = []
+        verdicts.reserveCapacity(replies.count)
+        for reply in replies {
+            if let message = reply.errorMessage {
+                guard message.hasPrefix("NOSCRIPT") else { throw RedisError(.server, "token bucket script: \(message)") }
+                verdicts.append(nil)
+            } else {
+                verdicts.append(try Self.verdict(reply))
+            }
+        }
+        return verdicts
+    }
+
+    /// Loads the script and sends again the calls that found it missing.
+    public func complete(_ tickets: [Ticket], _ verdicts: [Verdict?], on connection: RedisConnection) throws(RedisError) -> [Verdict] {
+        let missing = verdicts.indices.filter { verdicts[$0] == nil }
+        guard !missing.isEmpty else { return verdicts.map { $0! } }
+        try script.load(on: connection)
+        var commands = RedisCommands()
+        appendCalls(missing.map { tickets[$0] }, to: &commands)
+        var complete = verdicts
+        for (index, verdict) in zip(missing, try self.verdicts(try connection.send(commands)[...])) {
+            guard let verdict else { throw RedisError(.server, "token bucket script still missing after SCRIPT LOAD") }
+            complete[index] = verdict
+        }
+        return complete.map { $0! }
     }
 
     static func verdict(_ reply: RedisReply) throws(RedisError) -> Verdict {

@@ -32,34 +32,77 @@ public struct RedisCommands: Sendable {
 
     public mutating func append(_ arguments: [RedisArgument]) {
         precondition(!arguments.isEmpty, "a Redis command has at least one word")
+        begin(arguments.count, name: arguments[0])
+        for argument in arguments.dropFirst() { appendArgument(argument) }
+    }
+
+    /// Starts a command of `count` words, the first being `name`; the other words follow
+    /// with `appendArgument(_:)`. For long commands built in a loop, without an array of words.
+    public mutating func begin(_ count: Int, name: RedisArgument) {
         encoded.append(UInt8(ascii: "*"))
-        appendDecimal(arguments.count)
-        for argument in arguments {
-            switch argument {
-            case .string(let text):
-                var text = text
-                text.withUTF8 { appendBulk($0) }
-            case .bytes(let bytes):
-                bytes.withUnsafeBufferPointer { appendBulk($0) }
-            case .integer(let value):
-                var text = String(value)
-                text.withUTF8 { appendBulk($0) }
-            }
+        appendDecimal(count)
+        appendArgument(name)
+        if case .string(let text) = name { names.append(text) } else { names.append("?") }
+        self.count += 1
+    }
+
+    /// One word of the command started with `begin(_:name:)`.
+    public mutating func appendArgument(_ argument: RedisArgument) {
+        switch argument {
+        case .string(var text):
+            text.withUTF8 { appendBulk($0) }
+        case .bytes(let bytes):
+            bytes.withUnsafeBufferPointer { appendBulk($0) }
+        case .integer(let value):
+            encoded.append(UInt8(ascii: "$"))
+            appendDecimal(Self.decimalLength(value))
+            appendDecimal(value)
         }
-        if case .string(let name) = arguments[0] { names.append(name) } else { names.append("?") }
-        count += 1
+    }
+
+    /// Another pipeline's commands, after these.
+    public mutating func append(contentsOf other: RedisCommands) {
+        encoded.append(contentsOf: other.encoded)
+        names.append(contentsOf: other.names)
+        count += other.count
+    }
+
+    /// Reserves room for about `bytes` more bytes of encoded commands.
+    public mutating func reserve(_ bytes: Int) {
+        encoded.reserveCapacity(encoded.count + bytes)
     }
 
     private mutating func appendBulk(_ bytes: UnsafeBufferPointer<UInt8>) {
         encoded.append(UInt8(ascii: "$"))
         appendDecimal(bytes.count)
         encoded.append(contentsOf: bytes)
-        encoded.append(contentsOf: [13, 10])
+        encoded.append(13)
+        encoded.append(10)
     }
 
+    /// A decimal number and CRLF, written digit by digit (no String in between).
     private mutating func appendDecimal(_ value: Int) {
-        var text = String(value)
-        text.withUTF8 { encoded.append(contentsOf: $0) }
-        encoded.append(contentsOf: [13, 10])
+        if value < 0 { encoded.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var divisor: UInt = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        repeat {
+            encoded.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
+            magnitude %= divisor
+            divisor /= 10
+        } while divisor > 0
+        encoded.append(13)
+        encoded.append(10)
+    }
+
+    /// Characters of `value` in decimal, sign included.
+    private static func decimalLength(_ value: Int) -> Int {
+        var magnitude = value.magnitude
+        var length = value < 0 ? 2 : 1
+        while magnitude >= 10 {
+            magnitude /= 10
+            length += 1
+        }
+        return length
     }
 }

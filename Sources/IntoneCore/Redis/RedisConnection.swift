@@ -67,22 +67,34 @@ public final class RedisConnection {
     /// Sends every command in one write and reads one reply per command.
     /// Error replies come back as `.error` elements; only a broken connection throws.
     public func send(_ commands: RedisCommands) throws(RedisError) -> [RedisReply] {
+        try write(commands)
+        return try read(commands.names[...])
+    }
+
+    /// Writes commands without reading their replies: the caller reads them, in order,
+    /// with `read(_:)` before anything else is sent. This lets a pipeline end with a
+    /// command whose reply is wanted later (the next batch's read after a write-back).
+    public func write(_ commands: RedisCommands) throws(RedisError) {
         guard !broken else {
             throw RedisError(.connection, "\(commands.names.first ?? "command"): connection to \(url) is broken")
         }
-        guard commands.count > 0 else { return [] }
+        guard commands.count > 0 else { return }
         roundTrips += 1
         // The encoded pipeline goes to the socket directly. hiredis would copy it into
         // its output buffer and, after every partial write, move the unwritten rest to
         // the front: quadratic for a batch of WAV files (tens of MB). Its output buffer
         // stays empty, so redisGetReply below only reads.
         guard writeAll(commands.encoded) else { throw connectionFailure(commands.names.first ?? "command") }
+    }
+
+    /// Reads the replies of commands written before, one per name given.
+    public func read(_ names: ArraySlice<String>) throws(RedisError) -> [RedisReply] {
         var replies: [RedisReply] = []
-        replies.reserveCapacity(commands.count)
-        for index in 0..<commands.count {
+        replies.reserveCapacity(names.count)
+        for name in names {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                throw connectionFailure(commands.names[index])
+                throw connectionFailure(name)
             }
             let reply = raw.assumingMemoryBound(to: redisReply.self)
             replies.append(Self.convert(reply))

@@ -106,7 +106,6 @@ final class WorkLoop {
     let gate: TokenBucketGate
     let finisher: BatchFinisher
     let gateScript = RedisScript(name: "token bucket", source: TokenBucketScript.source)
-    let finishScript = RedisScript(name: "finish", source: FinishScript.source)
     let hygieneScript = RedisScript(name: "consumer hygiene", source: ConsumerHygiene.source)
     let hygiene: ConsumerHygiene
     /// True until this consumer's own pending entries have all been read again.
@@ -123,6 +122,8 @@ final class WorkLoop {
     static let sampleIntervalMilliseconds: Int64 = 5000
     /// A batch rendered but not yet written back because the connection broke.
     private var unfinished: (jobs: [FinishedJob], acknowledgeOnly: [String])?
+    /// The next batch, read in the same round trip that wrote back the last one.
+    private var prefetched: JobStream.Batch?
 
     init(worker: Worker, connection: RedisConnection, pool: SynthesizerPool) {
         self.worker = worker
@@ -141,8 +142,7 @@ final class WorkLoop {
             keys: keys,
             limits: .init(
                 resultsMaxLength: configuration.resultsMaxLength, deadMaxLength: configuration.deadMaxLength,
-                markerTTLSeconds: configuration.dedupTTLSeconds, audioTTLSeconds: configuration.audioTTLSeconds),
-            script: finishScript)
+                markerTTLSeconds: configuration.dedupTTLSeconds, audioTTLSeconds: configuration.audioTTLSeconds))
         hygiene = ConsumerHygiene(keys: keys, consumer: configuration.consumer, script: hygieneScript)
         let now = Monotonic.milliseconds()
         nextClaim = now + Int64(Self.claimInterval(configuration))
@@ -163,7 +163,6 @@ final class WorkLoop {
     func start() throws(RedisError) {
         try stream.createGroup(on: connection)
         try gateScript.load(on: connection)
-        try finishScript.load(on: connection)
         try hygieneScript.load(on: connection)
     }
 
@@ -204,6 +203,12 @@ final class WorkLoop {
         if let pending = unfinished {
             _ = try? finisher.finish(pending.jobs, acknowledgeOnly: pending.acknowledgeOnly, on: connection)
         }
+        // A batch read with the last write-back, before the stop: it is in hand, so it is
+        // finished within the grace like the rest, or released.
+        if let next = prefetched, !next.isEmpty {
+            prefetched = nil
+            do { try process(next) } catch { abandoned += next.jobs.map(\.entryID) }
+        }
         if !abandoned.isEmpty {
             do {
                 try stream.release(abandoned, on: connection)
@@ -233,6 +238,10 @@ final class WorkLoop {
                 recovering = false
                 return
             }
+        } else if let next = prefetched {
+            prefetched = nil
+            if next.isEmpty { return }
+            batch = next
         } else if now >= nextClaim {
             batch = try stream.claimIdle(
                 minimumIdleMilliseconds: configuration.claimIdleMilliseconds, count: configuration.batchSize, cursor: &claimCursor,
@@ -262,6 +271,13 @@ final class WorkLoop {
             if batch.isEmpty { return }
         }
         try process(batch)
+    }
+
+    /// Whether the next step is a plain read of new jobs (nothing else due), so that it
+    /// can ride in the write-back's round trip.
+    private var readsNext: Bool {
+        let now = Monotonic.milliseconds()
+        return !worker.isStopping && !recovering && prefetched == nil && now < nextClaim && now < nextHygiene && now < nextSample
     }
 
     /// Samples the queue for the gauges: entries pending, entries not yet delivered, and
@@ -298,15 +314,32 @@ final class WorkLoop {
         var valid: [(job: Job, valid: ValidJob)] = []
         finished.reserveCapacity(batch.jobs.count)
 
+        // Every job of the batch is answered under its job id; one that came twice in the
+        // batch is answered once (the first), the others only acknowledged.
+        var jobIDs = Set<String>()
+        var check = (jobIDs: [String](), streams: [String]())
+        func answerable(_ job: Job, _ valid: ValidJob?) -> Bool {
+            let jobID = FinishedJob.jobID(of: job, valid: valid)
+            guard jobIDs.insert(jobID).inserted else {
+                acknowledgeOnly.append(job.entryID)
+                return false
+            }
+            check.jobIDs.append(jobID)
+            check.streams.append(valid?.replyTo ?? keys.results)
+            return true
+        }
         for job in batch.jobs {
             if job.attempts > configuration.maxAttempts {
+                guard answerable(job, nil) else { continue }
                 let failure = JobFailure(.tooManyAttempts, "delivered \(job.attempts) times; the limit is \(configuration.maxAttempts)")
                 finished.append(FinishedJob(job: job, valid: nil, outcome: .failed(failure), keys: keys, worker: consumer))
                 continue
             }
             switch validation.validate(job) {
-            case .success(let v): valid.append((job, v))
+            case .success(let v):
+                if answerable(job, v) { valid.append((job, v)) }
             case .failure(let failure):
+                guard answerable(job, nil) else { continue }
                 finished.append(FinishedJob(job: job, valid: nil, outcome: .failed(failure), keys: keys, worker: consumer))
             }
         }
@@ -328,18 +361,26 @@ final class WorkLoop {
             }
         }
 
+        // One round trip: the token buckets of the speakable jobs and the write-back's
+        // check of the done markers (see BatchFinisher).
+        let request = finisher.checkRequest(jobIDs: check.jobIDs, streams: check.streams)
+        var commands = RedisCommands()
+        gate.appendCalls(tickets, to: &commands)
+        finisher.appendCheck(request, to: &commands)
+        let replies = try connection.send(commands)
+        let verdicts = try gate.complete(tickets, try gate.verdicts(replies[..<tickets.count]), on: connection)
+        let markers = try finisher.parseCheck(request, replies[tickets.count...])
+
         var admitted: [(job: Job, valid: ValidJob, request: SpeechRequest)] = []
-        if !tickets.isEmpty {
-            for (item, verdict) in zip(speakable, try gate.check(tickets, on: connection)) {
-                switch verdict {
-                case .admitted:
-                    admitted.append(item)
-                case .refused(let wait, let limit):
-                    let outcome = JobOutcome.rateLimited(retryAfterMilliseconds: wait, limit: limit)
-                    finished.append(FinishedJob(job: item.job, valid: item.valid, outcome: outcome, keys: keys, worker: consumer))
-                case .duplicate:
-                    acknowledgeOnly.append(item.job.entryID)
-                }
+        for (item, verdict) in zip(speakable, verdicts) {
+            switch verdict {
+            case .admitted:
+                admitted.append(item)
+            case .refused(let wait, let limit):
+                let outcome = JobOutcome.rateLimited(retryAfterMilliseconds: wait, limit: limit)
+                finished.append(FinishedJob(job: item.job, valid: item.valid, outcome: outcome, keys: keys, worker: consumer))
+            case .duplicate:
+                acknowledgeOnly.append(item.job.entryID)
             }
         }
 
@@ -397,7 +438,7 @@ final class WorkLoop {
         }
         let finishStarted = Monotonic.nanoseconds()
         do {
-            try finish(finished, acknowledgeOnly: acknowledgeOnly)
+            try finish(finished, acknowledgeOnly: acknowledgeOnly, check: markers)
         } catch let error where error.code == .connection {
             unfinished = (finished, acknowledgeOnly)
             throw error
@@ -415,9 +456,34 @@ final class WorkLoop {
             ])
     }
 
-    private func finish(_ finished: [FinishedJob], acknowledgeOnly: [String]) throws(RedisError) {
-        guard !finished.isEmpty || !acknowledgeOnly.isEmpty else { return }
-        let written = try finisher.finish(finished, acknowledgeOnly: acknowledgeOnly, on: connection)
+    /// Writes a batch back. With the check made earlier in the batch's gate round trip,
+    /// the commit carries the next batch's read when the loop would read next anyway, so
+    /// that a busy worker spends two round trips a batch: gate and check, then write-back
+    /// and read.
+    private func finish(_ finished: [FinishedJob], acknowledgeOnly: [String], check: BatchFinisher.Check? = nil) throws(RedisError) {
+        guard !finished.isEmpty || !acknowledgeOnly.isEmpty else {
+            // Nothing to write: drop the check's WATCH, so it cannot abort a later batch.
+            if check != nil { try connection.command("UNWATCH") }
+            return
+        }
+        var written: BatchFinisher.Written
+        if let check {
+            let next = readsNext ? stream.readNewCommand(count: configuration.batchSize, blockMilliseconds: configuration.blockMilliseconds) : nil
+            let commit = try finisher.commit(finished, acknowledgeOnly: acknowledgeOnly, check: check, then: next, on: connection)
+            if let next {
+                let reply = try connection.read(next.names[...])[0]
+                // An error reply (NOGROUP…) comes again from the next plain read, which
+                // deals with it; this batch is written either way.
+                prefetched = try? stream.parseRead(reply)
+            }
+            switch commit {
+            case .written(let done): written = done
+            case .aborted: written = try finisher.finish(finished, acknowledgeOnly: acknowledgeOnly, on: connection)
+            case .failed(let message): throw RedisError(.server, "finishing a batch: \(message)")
+            }
+        } else {
+            written = try finisher.finish(finished, acknowledgeOnly: acknowledgeOnly, on: connection)
+        }
         for job in finished {
             guard case .failed(let failure) = job.outcome else { continue }
             var metadata: Logger.Metadata = [
