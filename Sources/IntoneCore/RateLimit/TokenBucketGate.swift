@@ -25,74 +25,78 @@ public struct TokenBucketGate {
     let userLimit: RateLimit
     let script: RedisScript
 
-    /// One script call per job, all in one pipeline. Calls that found the script missing
-    /// (NOSCRIPT) did not run and took no token, so they alone are sent again after a reload.
+    /// One script call for the whole batch. A call that found the script missing
+    /// (NOSCRIPT) did not run and took no token, so it is sent again after a reload.
     public func check(_ tickets: [Ticket], on connection: RedisConnection) throws(RedisError) -> [Verdict] {
         var commands = RedisCommands()
-        appendCalls(tickets, to: &commands)
-        return try complete(tickets, verdicts(try connection.send(commands)[...]), on: connection)
+        appendCall(tickets, to: &commands)
+        return try complete(tickets, try verdicts(tickets, commands.count == 0 ? nil : try connection.send(commands)[0]), on: connection)
     }
 
-    /// Appends one script call per ticket to a pipeline (which may carry other commands).
-    public func appendCalls(_ tickets: [Ticket], to commands: inout RedisCommands) {
-        let userRate = RedisArgument.string(Self.number(userLimit.perSecond))
+    /// Appends the batch's script call (none for no tickets) to a pipeline that may carry
+    /// other commands.
+    public func appendCall(_ tickets: [Ticket], to commands: inout RedisCommands) {
+        guard !tickets.isEmpty else { return }
+        commands.begin(3 + 3 * tickets.count + 2 + 2 * tickets.count, name: "EVALSHA")
+        commands.appendArgument(.string(script.sha ?? ""))
+        commands.appendArgument(.integer(3 * tickets.count))
         for ticket in tickets {
-            commands.begin(10, name: "EVALSHA")
-            commands.appendArgument(.string(script.sha ?? ""))
-            commands.appendArgument(3)
             commands.appendArgument(.string(keys.agentBucket(ticket.agentID)))
             commands.appendArgument(.string(keys.userBucket(ticket.userID)))
             commands.appendArgument(.string(keys.done(jobID: ticket.jobID)))
-            commands.appendArgument(.string(Self.number(ticket.agentLimit.perSecond)))
+        }
+        commands.appendArgument(.string(Self.number(userLimit.perSecond)))
+        commands.appendArgument(.integer(userLimit.burst))
+        var lastLimit: RateLimit?
+        var rate = RedisArgument.string("")
+        for ticket in tickets {
+            if ticket.agentLimit != lastLimit {
+                rate = .string(Self.number(ticket.agentLimit.perSecond))
+                lastLimit = ticket.agentLimit
+            }
+            commands.appendArgument(rate)
             commands.appendArgument(.integer(ticket.agentLimit.burst))
-            commands.appendArgument(userRate)
-            commands.appendArgument(.integer(userLimit.burst))
         }
     }
 
-    /// The verdicts of the calls' replies; nil for a call that found the script missing.
-    public func verdicts(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> [Verdict?] {
-        var verdicts: [Verdict?] = []
-        verdicts.reserveCapacity(replies.count)
-        for reply in replies {
-            if let message = reply.errorMessage {
-                guard message.hasPrefix("NOSCRIPT") else { throw RedisError(.server, "token bucket script: \(message)") }
-                verdicts.append(nil)
-            } else {
-                verdicts.append(try Self.verdict(reply))
+    /// The verdicts in the call's reply (nil: there was no call); nil verdicts when the
+    /// call found the script missing.
+    public func verdicts(_ tickets: [Ticket], _ reply: RedisReply?) throws(RedisError) -> [Verdict]? {
+        guard let reply else { return [] }
+        if let message = reply.errorMessage {
+            guard message.hasPrefix("NOSCRIPT") else { throw RedisError(.server, "token bucket script: \(message)") }
+            return nil
+        }
+        guard let parts = reply.array, parts.count == 2 * tickets.count else {
+            throw RedisError.unexpected("token bucket script", reply)
+        }
+        var verdicts: [Verdict] = []
+        verdicts.reserveCapacity(tickets.count)
+        for index in tickets.indices {
+            guard let code = parts[2 * index].integer, let wait = parts[2 * index + 1].integer else {
+                throw RedisError.unexpected("token bucket script", reply)
+            }
+            switch code {
+            case 1: verdicts.append(.admitted)
+            case 2: verdicts.append(.duplicate)
+            case 3: verdicts.append(.refused(retryAfterMilliseconds: Int(wait), limit: "agent"))
+            case 4: verdicts.append(.refused(retryAfterMilliseconds: Int(wait), limit: "user"))
+            default: throw RedisError.unexpected("token bucket script", reply)
             }
         }
         return verdicts
     }
 
-    /// Loads the script and sends again the calls that found it missing.
-    public func complete(_ tickets: [Ticket], _ verdicts: [Verdict?], on connection: RedisConnection) throws(RedisError) -> [Verdict] {
-        let missing = verdicts.indices.filter { verdicts[$0] == nil }
-        guard !missing.isEmpty else { return verdicts.map { $0! } }
+    /// The verdicts, loading the script and calling it again if it was missing.
+    public func complete(_ tickets: [Ticket], _ verdicts: [Verdict]?, on connection: RedisConnection) throws(RedisError) -> [Verdict] {
+        if let verdicts { return verdicts }
         try script.load(on: connection)
         var commands = RedisCommands()
-        appendCalls(missing.map { tickets[$0] }, to: &commands)
-        var complete = verdicts
-        for (index, verdict) in zip(missing, try self.verdicts(try connection.send(commands)[...])) {
-            guard let verdict else { throw RedisError(.server, "token bucket script still missing after SCRIPT LOAD") }
-            complete[index] = verdict
+        appendCall(tickets, to: &commands)
+        guard let again = try self.verdicts(tickets, try connection.send(commands)[0]) else {
+            throw RedisError(.server, "token bucket script still missing after SCRIPT LOAD")
         }
-        return complete.map { $0! }
-    }
-
-    static func verdict(_ reply: RedisReply) throws(RedisError) -> Verdict {
-        guard let parts = reply.array, let status = parts.first?.integer else {
-            throw RedisError.unexpected("token bucket script", reply)
-        }
-        switch status {
-        case 1: return .admitted
-        case 2: return .duplicate
-        default:
-            guard parts.count == 3, let wait = parts[1].integer, let limit = parts[2].string else {
-                throw RedisError.unexpected("token bucket script", reply)
-            }
-            return .refused(retryAfterMilliseconds: Int(wait), limit: limit)
-        }
+        return again
     }
 
     private static func number(_ value: Double) -> String {

@@ -365,11 +365,12 @@ final class WorkLoop {
         // check of the done markers (see BatchFinisher).
         let request = finisher.checkRequest(jobIDs: check.jobIDs, streams: check.streams)
         var commands = RedisCommands()
-        gate.appendCalls(tickets, to: &commands)
+        gate.appendCall(tickets, to: &commands)
+        let gateCalls = commands.count
         finisher.appendCheck(request, to: &commands)
         let replies = try connection.send(commands)
-        let verdicts = try gate.complete(tickets, try gate.verdicts(replies[..<tickets.count]), on: connection)
-        let markers = try finisher.parseCheck(request, replies[tickets.count...])
+        let verdicts = try gate.complete(tickets, try gate.verdicts(tickets, replies[..<gateCalls].first), on: connection)
+        let markers = try finisher.parseCheck(request, replies[gateCalls...])
 
         var admitted: [(job: Job, valid: ValidJob, request: SpeechRequest)] = []
         for (item, verdict) in zip(speakable, verdicts) {
