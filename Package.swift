@@ -32,9 +32,11 @@ let package = Package(
             pkgConfig: "sndfile",
             providers: [.apt(["libsndfile1-dev"])]
         ),
+        .target(name: "CSpawn"),
         .target(
             name: "IntoneCore",
             dependencies: [
+                "CSpawn",
                 "CHiredis",
                 "CEspeakNG",
                 "CSndfile",

@@ -15,7 +15,6 @@ public enum SynthesizerChild {
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
-        closeInheritedDescriptors()
         // Answers go to a private copy of stdout; whatever espeak-ng prints goes nowhere
         // and cannot corrupt a frame.
         let output = dup(STDOUT_FILENO)
@@ -54,19 +53,6 @@ public enum SynthesizerChild {
         return 0
     }
 
-    /// hiredis sockets are not close-on-exec; a child must not keep the worker's
-    /// Redis connections open after the worker closed or replaced them.
-    private static func closeInheritedDescriptors() {
-        guard let directory = opendir("/proc/self/fd") else { return }
-        let own = dirfd(directory)
-        var inherited: [Int32] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let fd = Int32(name), fd > STDERR_FILENO, fd != own { inherited.append(fd) }
-        }
-        closedir(directory)
-        for fd in inherited { close(fd) }
-    }
 
     private static func receive() -> SpeechRequest? {
         do {

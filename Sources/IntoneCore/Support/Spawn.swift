@@ -1,3 +1,5 @@
+import CSpawn
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -26,6 +28,11 @@ enum Spawn {
             case .null: posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY, 0)
             }
         }
+        // The child gets standard input, output and error, nothing else: not this
+        // process's Redis sockets, nor the pipes of other children. (Closing them in the
+        // child itself would race its own runtime: the Swift runtime's Dispatch opens its
+        // epoll descriptor on a thread of its own, and closing that made it spin.)
+        intone_spawn_file_actions_addclosefrom(&actions, STDERR_FILENO + 1)
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         var environment: [UnsafeMutablePointer<CChar>?] = extraEnvironment.map { strdup($0) }
         var cursor = environ
