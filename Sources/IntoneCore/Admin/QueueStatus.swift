@@ -71,7 +71,7 @@ public struct QueueStatus: Codable, Sendable {
     }
 
     static func milliseconds(of entryID: String?) -> Int64? {
-        entryID?.split(separator: "-").first.flatMap { Int64($0) }
+        entryID.flatMap { Job.milliseconds(ofEntryID: $0) }
     }
 
     /// The readable form.

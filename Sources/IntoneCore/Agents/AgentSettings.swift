@@ -107,6 +107,7 @@ extension StringProtocol {
         guard let first = firstIndex(where: { !$0.isWhitespace }),
             let last = lastIndex(where: { !$0.isWhitespace })
         else { return "" }
+        if first == startIndex, index(after: last) == endIndex, let whole = self as? String { return whole }
         return String(self[first...last])
     }
 }

@@ -31,8 +31,20 @@ public struct Job: Sendable, Equatable {
     }
 
     /// The millisecond timestamp in the entry id (`1700000000000-0`).
-    public var enqueuedAtMilliseconds: Int64? {
-        entryID.split(separator: "-").first.flatMap { Int64($0) }
+    public var enqueuedAtMilliseconds: Int64? { Self.milliseconds(ofEntryID: entryID) }
+
+    /// The millisecond part of a stream entry id, read digit by digit (no allocation:
+    /// this runs for every result written).
+    public static func milliseconds(ofEntryID id: String) -> Int64? {
+        var value: Int64 = 0
+        var digits = 0
+        for byte in id.utf8 {
+            if byte == UInt8(ascii: "-") { break }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 18 else { return nil }
+            value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            digits += 1
+        }
+        return digits > 0 ? value : nil
     }
 }
 

@@ -94,7 +94,7 @@ public struct JobValidation: Sendable {
     }
 
     private func required(_ name: String, _ job: Job) throws(JobFailure) -> String {
-        guard let value = try optional(name, job), !value.trimmed.isEmpty else {
+        guard let value = try optional(name, job), value.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
             throw JobFailure(.missingField, "the job has no '\(name)' field")
         }
         return value

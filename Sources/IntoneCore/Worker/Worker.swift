@@ -292,7 +292,7 @@ final class WorkLoop {
         metrics.pending.record(pending)
         // The jobs stream holds only unfinished work: what is not pending is not yet delivered.
         metrics.lag.record(max(0, length - pending))
-        if pending > 0, summary.count > 1, let oldest = summary[1].string?.split(separator: "-").first.flatMap({ Int64($0) }),
+        if pending > 0, summary.count > 1, let oldest = summary[1].string.flatMap(Job.milliseconds(ofEntryID:)),
             let time = replies[2].array, let seconds = time.first?.integer, let micros = time.last?.integer
         {
             let now = seconds * 1000 + micros / 1000
