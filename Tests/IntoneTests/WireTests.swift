@@ -14,6 +14,25 @@ import Testing
         #expect(commands.encoded == expected)
     }
 
+    /// A WAV-sized argument is written from the caller's array, not copied into the
+    /// pipeline; the bytes on the wire are the same RESP.
+    @Test func largeArgumentsAreReferencedNotCopied() {
+        let audio = (0..<100_000).map { UInt8(truncatingIfNeeded: $0) }
+        var commands = RedisCommands()
+        commands.append("SET", "a", .bytes(audio), "EX", 60)
+        var next = RedisCommands()
+        next.append("SET", "b", .bytes(audio))
+        next.append("PING")
+        commands.append(contentsOf: next)
+        #expect(commands.count == 3 && commands.names == ["SET", "SET", "PING"])
+        #expect(commands.pieces.filter { $0.count == audio.count }.count == 2)
+        let expected =
+            Array("*5\r\n$3\r\nSET\r\n$1\r\na\r\n$100000\r\n".utf8) + audio + Array("\r\n$2\r\nEX\r\n$2\r\n60\r\n".utf8)
+            + Array("*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$100000\r\n".utf8) + audio + Array("\r\n*1\r\n$4\r\nPING\r\n".utf8)
+        #expect(commands.encoded == expected)
+        #expect(Array(commands.pieces.joined()) == expected)
+    }
+
     @Test func synthesizerFramesRoundTrip() throws {
         let messages: [SynthesizerWire.Message] = [
             .request(SpeechRequest(text: "Grüße, 世界", voice: "de+f3", rate: 210, pitch: 7)),

@@ -175,7 +175,7 @@ public struct BatchFinisher: Sendable {
 
     /// The transaction; returns how many jobs it found already answered.
     private func append(_ jobs: [FinishedJob], acknowledgeOnly: [String], check: Check, to commands: inout RedisCommands) -> Int {
-        commands.reserve(256 * jobs.count + jobs.reduce(0) { $0 + (audio(of: $1)?.wav.count ?? 0) })
+        commands.reserve(256 * jobs.count)
         commands.append("MULTI")
         let now = check.serverNow
         var answered = check.answered
@@ -252,10 +252,5 @@ public struct BatchFinisher: Sendable {
         }
         commands.append("EXEC")
         return duplicates
-    }
-
-    private func audio(of job: FinishedJob) -> RenderedAudio? {
-        if case .ok(_, let audio, _) = job.outcome { return audio }
-        return nil
     }
 }

@@ -10,11 +10,26 @@ public enum RedisArgument: Sendable, ExpressibleByStringLiteral, ExpressibleByIn
 
 /// Commands encoded in RESP, ready to be written to a connection as they are.
 ///
-/// The encoding is done here, in Swift, so that hiredis only moves bytes
-/// (`redisAppendFormattedCommand`): arguments are never copied into C argv arrays,
-/// and a whole pipeline goes to the socket as one buffer.
+/// The encoding is done here, in Swift, and the connection writes it to the socket
+/// itself (hiredis only reads replies): arguments are never copied into C argv arrays.
+/// Large byte arguments (the WAV files of a batch, tens of MB) are not copied at all:
+/// they stay the caller's arrays, and the connection writes them from there
+/// (`writev`). Copying them cost about 6% of a rendering worker's CPU in memmove and
+/// page faults (perf).
 public struct RedisCommands: Sendable {
-    public private(set) var encoded: [UInt8] = []
+    /// The encoding so far, but for `tail`: RESP text and large arguments, in order.
+    public private(set) var segments: [[UInt8]] = []
+    /// The RESP text after the last segment.
+    private var tail: [UInt8] = []
+    /// Arguments at least this long are kept by reference instead of copied.
+    static let referencedBytes = 32 * 1024
+
+    /// The whole encoding in one array (for tests and small pipelines).
+    public var encoded: [UInt8] { Array((segments + [tail]).joined()) }
+
+    /// The pieces to write, in order (empty pieces left out).
+    public var pieces: [[UInt8]] { (segments + [tail]).filter { !$0.isEmpty } }
+
     /// How many commands, so how many replies to read back.
     public private(set) var count = 0
     /// The first word of each command, for error messages that name the command.
@@ -39,7 +54,7 @@ public struct RedisCommands: Sendable {
     /// Starts a command of `count` words, the first being `name`; the other words follow
     /// with `appendArgument(_:)`. For long commands built in a loop, without an array of words.
     public mutating func begin(_ count: Int, name: RedisArgument) {
-        encoded.append(UInt8(ascii: "*"))
+        tail.append(UInt8(ascii: "*"))
         appendDecimal(count)
         appendArgument(name)
         if case .string(let text) = name { names.append(text) } else { names.append("?") }
@@ -51,10 +66,16 @@ public struct RedisCommands: Sendable {
         switch argument {
         case .string(var text):
             text.withUTF8 { appendBulk($0) }
+        case .bytes(let bytes) where bytes.count >= Self.referencedBytes:
+            tail.append(UInt8(ascii: "$"))
+            appendDecimal(bytes.count)
+            segments.append(tail)
+            segments.append(bytes)
+            tail = [13, 10]
         case .bytes(let bytes):
             bytes.withUnsafeBufferPointer { appendBulk($0) }
         case .integer(let value):
-            encoded.append(UInt8(ascii: "$"))
+            tail.append(UInt8(ascii: "$"))
             appendDecimal(Self.decimalLength(value))
             appendDecimal(value)
         }
@@ -62,37 +83,43 @@ public struct RedisCommands: Sendable {
 
     /// Another pipeline's commands, after these.
     public mutating func append(contentsOf other: RedisCommands) {
-        encoded.append(contentsOf: other.encoded)
+        if other.segments.isEmpty {
+            tail.append(contentsOf: other.tail)
+        } else {
+            segments.append(tail)
+            segments.append(contentsOf: other.segments)
+            tail = other.tail
+        }
         names.append(contentsOf: other.names)
         count += other.count
     }
 
-    /// Reserves room for about `bytes` more bytes of encoded commands.
+    /// Reserves room for about `bytes` more bytes of RESP text.
     public mutating func reserve(_ bytes: Int) {
-        encoded.reserveCapacity(encoded.count + bytes)
+        tail.reserveCapacity(tail.count + bytes)
     }
 
     private mutating func appendBulk(_ bytes: UnsafeBufferPointer<UInt8>) {
-        encoded.append(UInt8(ascii: "$"))
+        tail.append(UInt8(ascii: "$"))
         appendDecimal(bytes.count)
-        encoded.append(contentsOf: bytes)
-        encoded.append(13)
-        encoded.append(10)
+        tail.append(contentsOf: bytes)
+        tail.append(13)
+        tail.append(10)
     }
 
     /// A decimal number and CRLF, written digit by digit (no String in between).
     private mutating func appendDecimal(_ value: Int) {
-        if value < 0 { encoded.append(UInt8(ascii: "-")) }
+        if value < 0 { tail.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         var divisor: UInt = 1
         while magnitude / divisor >= 10 { divisor *= 10 }
         repeat {
-            encoded.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
+            tail.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
             magnitude %= divisor
             divisor /= 10
         } while divisor > 0
-        encoded.append(13)
-        encoded.append(10)
+        tail.append(13)
+        tail.append(10)
     }
 
     /// Characters of `value` in decimal, sign included.

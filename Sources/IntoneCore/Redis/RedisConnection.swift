@@ -84,7 +84,7 @@ public final class RedisConnection {
         // its output buffer and, after every partial write, move the unwritten rest to
         // the front: quadratic for a batch of WAV files (tens of MB). Its output buffer
         // stays empty, so redisGetReply below only reads.
-        guard writeAll(commands.encoded) else { throw connectionFailure(commands.names.first ?? "command") }
+        guard writeAll(commands.pieces) else { throw connectionFailure(commands.names.first ?? "command") }
     }
 
     /// Reads the replies of commands written before, one per name given.
@@ -119,27 +119,57 @@ public final class RedisConnection {
         return reply
     }
 
-    private func writeAll(_ bytes: [UInt8]) -> Bool {
+    /// Writes the pieces in order with `writev`, as many at a time as the system takes.
+    private func writeAll(_ pieces: [[UInt8]]) -> Bool {
         let fd = context.pointee.fd
-        return bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                // The socket's send timeout (redisSetTimeout) bounds each write.
-                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    let reason = String(cString: strerror(errno))
-                    withUnsafeMutableBytes(of: &context.pointee.errstr) { raw in
-                        let bytes = Array(reason.utf8.prefix(raw.count - 1)) + [0]
-                        raw.copyBytes(from: bytes)
-                    }
-                    context.pointee.err = REDIS_ERR_IO
-                    return false
-                }
-                offset += written
+        var index = 0
+        var offset = 0
+        while index < pieces.count {
+            let group = pieces[index..<min(pieces.count, index + Self.maxIOVectors)]
+            // The arrays are kept alive and unmutated across the call, so the addresses
+            // of their (native, contiguous) storage stay valid while writev reads them.
+            let written: Int = withExtendedLifetime(group) {
+                withIOVectors(group, skippingFirst: offset) { vectors in Glibc.writev(fd, vectors.baseAddress, Int32(vectors.count)) }
             }
-            return true
+            if written < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                withUnsafeMutableBytes(of: &context.pointee.errstr) { raw in
+                    let bytes = Array(reason.utf8.prefix(raw.count - 1)) + [0]
+                    raw.copyBytes(from: bytes)
+                }
+                context.pointee.err = REDIS_ERR_IO
+                return false
+            }
+            // Advance past what went out; the socket's send timeout bounds each call.
+            var left = written
+            while left > 0, index < pieces.count {
+                let remaining = pieces[index].count - offset
+                if left >= remaining {
+                    left -= remaining
+                    index += 1
+                    offset = 0
+                } else {
+                    offset += left
+                    left = 0
+                }
+            }
         }
+        return true
+    }
+
+    private static let maxIOVectors = 512
+
+    private func withIOVectors<R>(_ group: ArraySlice<[UInt8]>, skippingFirst offset: Int, _ body: (UnsafeBufferPointer<iovec>) -> R) -> R {
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(group.count)
+        for (position, piece) in group.enumerated() {
+            let skip = position == 0 ? offset : 0
+            piece.withUnsafeBufferPointer { buffer in
+                vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: buffer.baseAddress! + skip), iov_len: buffer.count - skip))
+            }
+        }
+        return vectors.withUnsafeBufferPointer(body)
     }
 
     private func prepare() throws(RedisError) {
