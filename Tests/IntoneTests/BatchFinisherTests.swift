@@ -31,7 +31,7 @@ import Testing
             let request = finisher.checkRequest(for: jobs)
             var commands = RedisCommands()
             finisher.appendCheck(request, to: &commands)
-            return try finisher.parseCheck(request, try connection.send(commands)[...])
+            return try finisher.parseCheck(request, try connection.send(commands)[...], on: connection)
         }
         let mine = [finished(held[0], worker: "one")]
         let theirs = [finished(alsoHeld[0], worker: "two")]
@@ -58,6 +58,37 @@ import Testing
         #expect(try first.command("GET", .string(keys.done(jobID: "race"))).string == "text_only agent_disabled")
         let ttl = try #require(try first.command("TTL", .string(keys.done(jobID: "race"))).integer)
         #expect(ttl > 0 && ttl <= 600)
+    }
+
+    /// A check whose WATCH has ended (another transaction ran on the connection since)
+    /// proves nothing: committing with it is refused, and the write-back checks again.
+    @Test func aCheckIsNotTrustedOnceItsWatchHasEnded() throws {
+        let keys = try uniqueQueue()
+        let connection = try TestRedis.connect()
+        let other = try TestRedis.connect()
+        let producer = JobProducer(keys: keys)
+        try producer.add([("job_id", "x"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi.")], on: connection)
+        try producer.add([("job_id", "y"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi.")], on: connection)
+        let stream = JobStream(keys: keys, consumer: "one")
+        try stream.createGroup(on: connection)
+        let jobs = try stream.readNew(count: 2, blockMilliseconds: 100, on: connection).jobs
+        let finisher = BatchFinisher(keys: keys, limits: limits)
+        let x = [FinishedJob(job: jobs[0], valid: nil, outcome: .expired, keys: keys, worker: "one")]
+        let y = [FinishedJob(job: jobs[1], valid: nil, outcome: .expired, keys: keys, worker: "one")]
+        let request = finisher.checkRequest(for: x)
+        var commands = RedisCommands()
+        finisher.appendCheck(request, to: &commands)
+        let check = try finisher.parseCheck(request, try connection.send(commands)[...], on: connection)
+        // Another batch is written on the same connection (its EXEC ends every WATCH),
+        // then another worker answers x.
+        _ = try finisher.finish(y, on: connection)
+        try other.command("SET", .string(keys.done(jobID: "x")), "ok")
+        guard case .aborted = try finisher.commit(x, acknowledgeOnly: [], check: check, on: connection) else {
+            Issue.record("a commit went through on a check whose WATCH had ended")
+            return
+        }
+        #expect(try finisher.finish(x, on: connection) == .init(results: 0, duplicates: 1))
+        #expect(try streamEntries(keys.results, on: connection).map { $0["job_id"] } == ["y"])
     }
 
     /// `elapsed_ms` and `failed_at` come from Redis's clock, and a refused job's dead

@@ -64,6 +64,8 @@ public struct BatchFinisher: Sendable {
         /// Redis's clock at the check, and this host's monotonic clock when it came back.
         public var serverMilliseconds: Int64
         public var monotonicMilliseconds: Int64
+        /// The connection's `watchEpoch` after the check: its WATCH holds while unchanged.
+        public var watchEpoch: Int
 
         /// Redis's clock now, as far as this host can tell.
         var serverNow: Int64 { serverMilliseconds + (Monotonic.milliseconds() - monotonicMilliseconds) }
@@ -93,7 +95,7 @@ public struct BatchFinisher: Sendable {
             let request = checkRequest(for: jobs)
             var commands = RedisCommands()
             appendCheck(request, to: &commands)
-            let check = try parseCheck(request, try connection.send(commands)[...])
+            let check = try parseCheck(request, try connection.send(commands)[...], on: connection)
             switch try commit(jobs, acknowledgeOnly: acknowledgeOnly, check: check, on: connection) {
             case .written(let written): return written
             case .aborted: continue
@@ -128,8 +130,12 @@ public struct BatchFinisher: Sendable {
         commands.append("TIME")
     }
 
-    /// Reads the check's replies (the `request.commandCount` replies of `appendCheck`).
-    public func parseCheck(_ request: CheckRequest, _ replies: ArraySlice<RedisReply>) throws(RedisError) -> Check {
+    /// Reads the check's replies (the `request.commandCount` replies of `appendCheck`),
+    /// once the pipeline that carried it has been written on `connection`. Nothing after
+    /// the check in that pipeline may end its WATCH (an EXEC before it may).
+    public func parseCheck(_ request: CheckRequest, _ replies: ArraySlice<RedisReply>, on connection: RedisConnection) throws(RedisError)
+        -> Check
+    {
         guard replies.count == request.commandCount else { throw RedisError(.server, "check: \(replies.count) replies") }
         let base = replies.startIndex
         if let message = replies[base].errorMessage { throw RedisError(.server, "WATCH: \(message)") }
@@ -147,7 +153,7 @@ public struct BatchFinisher: Sendable {
         }
         return Check(
             answered: answered, streamTypes: types, serverMilliseconds: seconds * 1000 + micros / 1000,
-            monotonicMilliseconds: Monotonic.milliseconds())
+            monotonicMilliseconds: Monotonic.milliseconds(), watchEpoch: connection.watchEpoch)
     }
 
     /// Writes the batch in one MULTI/EXEC, followed in the same write by `then` (whose
@@ -158,19 +164,42 @@ public struct BatchFinisher: Sendable {
         _ jobs: [FinishedJob], acknowledgeOnly: [String], check: Check, then next: RedisCommands? = nil,
         on connection: RedisConnection
     ) throws(RedisError) -> Commit {
+        guard check.watchEpoch == connection.watchEpoch else { return .aborted }
         var commands = RedisCommands()
-        let duplicates = append(jobs, acknowledgeOnly: acknowledgeOnly, check: check, to: &commands)
-        let count = commands.count
+        let layout = appendCommit(jobs, acknowledgeOnly: acknowledgeOnly, check: check, to: &commands)
         if let next { commands.append(contentsOf: next) }
         try connection.write(commands)
-        let replies = try connection.read(commands.names[..<count])
-        guard let exec = replies.last else { return .failed("no reply") }
+        return outcome(of: layout, try connection.read(commands.names[..<layout.commands]))
+    }
+
+    /// Where a commit sits in a pipeline: how many commands it is, and how many of its
+    /// jobs it found answered already.
+    public struct CommitLayout: Sendable {
+        public var commands: Int
+        public var jobs: Int
+        public var duplicates: Int
+    }
+
+    /// Appends the commit to a pipeline (first in it, or after other commands that do
+    /// not touch WATCH). The check must still be in force: `check.watchEpoch` equal to
+    /// the connection's.
+    public func appendCommit(_ jobs: [FinishedJob], acknowledgeOnly: [String], check: Check, to commands: inout RedisCommands)
+        -> CommitLayout
+    {
+        let before = commands.count
+        let duplicates = append(jobs, acknowledgeOnly: acknowledgeOnly, check: check, to: &commands)
+        return CommitLayout(commands: commands.count - before, jobs: jobs.count, duplicates: duplicates)
+    }
+
+    /// The commit's outcome from its replies (`layout.commands` of them: MULTI, QUEUED…, EXEC).
+    public func outcome(of layout: CommitLayout, _ replies: some Collection<RedisReply>) -> Commit {
+        guard let exec = replies.reversed().first, replies.count == layout.commands else { return .failed("no reply") }
         if exec.isNull { return .aborted }
         guard let results = exec.array else {
             return .failed(exec.errorMessage ?? replies.compactMap(\.errorMessage).first ?? "EXEC returned \(exec)")
         }
         if let message = results.compactMap(\.errorMessage).first { return .failed(message) }
-        return .written(Written(results: jobs.count - duplicates, duplicates: duplicates))
+        return .written(Written(results: layout.jobs - layout.duplicates, duplicates: layout.duplicates))
     }
 
     /// The transaction; returns how many jobs it found already answered.

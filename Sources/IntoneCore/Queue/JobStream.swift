@@ -110,8 +110,9 @@ public struct JobStream {
         try parseRead(try connection.send(readCommand(id: id, count: count, block: block))[0])
     }
 
-    /// The XREADGROUP of new jobs, for a pipeline that carries other commands before it.
-    public func readNewCommand(count: Int, blockMilliseconds: Int) -> RedisCommands {
+    /// The XREADGROUP of new jobs, for a pipeline that carries other commands before it;
+    /// without `blockMilliseconds` it returns at once, with whatever is there.
+    public func readNewCommand(count: Int, blockMilliseconds: Int?) -> RedisCommands {
         readCommand(id: ">", count: count, block: blockMilliseconds)
     }
 

@@ -20,6 +20,10 @@ public final class RedisConnection {
     /// Round trips made so far (one per `send`), for benchmarks and metrics.
     public private(set) var roundTrips = 0
 
+    /// Counts what ends this connection's WATCHes (EXEC, DISCARD, UNWATCH written, and
+    /// reconnects): a check made under WATCH is still in force while this is unchanged.
+    public private(set) var watchEpoch = 0
+
     /// Connects, then sends AUTH and SELECT as the URL asks.
     public init(url: RedisURL, connectTimeoutMilliseconds: Int = 5000, commandTimeoutMilliseconds: Int = 10000) throws(RedisError) {
         Self.ignoreSIGPIPE()
@@ -50,6 +54,7 @@ public final class RedisConnection {
 
     /// Re-establishes a broken (or healthy) connection to the same server.
     public func reconnect() throws(RedisError) {
+        watchEpoch += 1
         guard redisReconnect(context) == REDIS_OK else {
             broken = true
             throw RedisError(.connection, "cannot reconnect to \(url): \(Self.errorString(context))")
@@ -80,6 +85,7 @@ public final class RedisConnection {
         }
         guard commands.count > 0 else { return }
         roundTrips += 1
+        for name in commands.names where name == "EXEC" || name == "DISCARD" || name == "UNWATCH" { watchEpoch += 1 }
         // The encoded pipeline goes to the socket directly. hiredis would copy it into
         // its output buffer and, after every partial write, move the unwritten rest to
         // the front: quadratic for a batch of WAV files (tens of MB). Its output buffer

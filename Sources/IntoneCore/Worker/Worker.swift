@@ -120,10 +120,13 @@ final class WorkLoop {
     private var reportedRoundTrips = 0
     /// How often pending and lag are sampled for the gauges.
     static let sampleIntervalMilliseconds: Int64 = 5000
-    /// A batch rendered but not yet written back because the connection broke.
-    private var unfinished: (jobs: [FinishedJob], acknowledgeOnly: [String])?
+    /// Batches rendered but maybe not written back because the connection broke.
+    private var unfinished: [(jobs: [FinishedJob], acknowledgeOnly: [String])] = []
     /// The next batch, read in the same round trip that wrote back the last one.
     private var prefetched: JobStream.Batch?
+    /// The last batch, decided and rendered, waiting to be written back in the next
+    /// batch's first round trip.
+    private var waiting: Decided?
 
     init(worker: Worker, connection: RedisConnection, pool: SynthesizerPool) {
         self.worker = worker
@@ -175,7 +178,15 @@ final class WorkLoop {
                     try start()
                     logger.info("redis connection restored", metadata: ["down_ms": "\(Monotonic.milliseconds() - outageStarted.since)"])
                     outage = nil
+                    // Own pending entries are read again from the start, so a batch read
+                    // ahead is dropped, and one waiting for its write-back is written
+                    // back first (checked again: it may have gone out before the break).
                     recovering = true
+                    prefetched = nil
+                    if let decided = waiting {
+                        unfinished.append((decided.finished, decided.acknowledgeOnly))
+                        waiting = nil
+                    }
                     worker.setRedisReady(true)
                 }
                 try step()
@@ -193,18 +204,30 @@ final class WorkLoop {
                 logger.warning("consumer group missing; creating it again", metadata: ["error": "\(error.message)"])
                 try? stream.createGroup(on: connection)
             } catch {
+                // The jobs in hand stay pending: read them again (each time counts as a
+                // delivery, so a batch that always fails ends as too_many_attempts).
                 logger.error("batch failed; retrying", metadata: ["error": "\(error)"])
+                recovering = true
+                prefetched = nil
+                if let decided = waiting {
+                    unfinished.append((decided.finished, decided.acknowledgeOnly))
+                    waiting = nil
+                }
                 Outage.sleep(milliseconds: 1000)
             }
         }
         // A batch left unwritten by an outage is tried once more on the way out, and
         // what could not be finished is made claimable by the other replicas at once.
         if connection.isBroken { try? connection.reconnect() }
-        if let pending = unfinished {
+        for pending in unfinished {
             _ = try? finisher.finish(pending.jobs, acknowledgeOnly: pending.acknowledgeOnly, on: connection)
         }
-        // A batch read with the last write-back, before the stop: it is in hand, so it is
-        // finished within the grace like the rest, or released.
+        // A batch waiting for its write-back, and one read ahead before the stop: both are
+        // in hand, so they are finished within the grace like the rest, or released.
+        if let decided = waiting {
+            waiting = nil
+            _ = try? finisher.finish(decided.finished, acknowledgeOnly: decided.acknowledgeOnly, on: connection)
+        }
         if let next = prefetched, !next.isEmpty {
             prefetched = nil
             do { try process(next) } catch { abandoned += next.jobs.map(\.entryID) }
@@ -222,9 +245,9 @@ final class WorkLoop {
     }
 
     private func step() throws(RedisError) {
-        if let pending = unfinished {
-            try finish(pending.jobs, acknowledgeOnly: pending.acknowledgeOnly)
-            unfinished = nil
+        while let pending = unfinished.first {
+            try finishUnfinished(pending.jobs, acknowledgeOnly: pending.acknowledgeOnly)
+            unfinished.removeFirst()
         }
         let batch: JobStream.Batch
         let now = Monotonic.milliseconds()
@@ -302,11 +325,27 @@ final class WorkLoop {
         }
     }
 
+    /// A batch decided and rendered, whose write-back rides in the next batch's first
+    /// round trip (or goes out on its own when there is no next batch).
+    struct Decided {
+        var finished: [FinishedJob]
+        var acknowledgeOnly: [String]
+        var check: BatchFinisher.Check
+        var jobs: Int
+        var rendered: Int
+        var started: Int64
+        var renderNanoseconds: Int64
+    }
+
     /// Decides every job of the batch, gates the speakable ones, renders the admitted
     /// ones and writes everything back.
+    ///
+    /// Round trips, when the worker is busy: the first carries the previous batch's
+    /// write-back, this batch's token buckets and done-marker check, and the read of the
+    /// next batch (without BLOCK); that is the only round trip of a batch. When the read
+    /// comes back empty, this batch is written back at once together with a blocking read.
     func process(_ batch: JobStream.Batch) throws(RedisError) {
         let started = Monotonic.nanoseconds()
-        var renderNanoseconds: Int64 = 0
         let keys = configuration.keys
         let consumer = configuration.consumer
         var finished: [FinishedJob] = []
@@ -361,16 +400,56 @@ final class WorkLoop {
             }
         }
 
-        // One round trip: the token buckets of the speakable jobs and the write-back's
-        // check of the done markers (see BatchFinisher).
-        let request = finisher.checkRequest(jobIDs: check.jobIDs, streams: check.streams)
+        // One round trip: the previous batch's write-back, the token buckets of the
+        // speakable jobs, the done-marker check (see BatchFinisher) and the next read.
         var commands = RedisCommands()
+        var previous = waiting
+        waiting = nil
+        if let decided = previous, decided.check.watchEpoch != connection.watchEpoch {
+            // Its WATCH has ended (a write-back went out on its own since): check again.
+            try commitAlone(decided)
+            previous = nil
+        }
+        let layout = previous.map {
+            finisher.appendCommit($0.finished, acknowledgeOnly: $0.acknowledgeOnly, check: $0.check, to: &commands)
+        }
+        let commitCommands = commands.count
         gate.appendCall(tickets, to: &commands)
-        let gateCalls = commands.count
+        let gateCalls = commands.count - commitCommands
+        let request = finisher.checkRequest(jobIDs: check.jobIDs, streams: check.streams)
         finisher.appendCheck(request, to: &commands)
-        let replies = try connection.send(commands)
-        let verdicts = try gate.complete(tickets, try gate.verdicts(tickets, replies[..<gateCalls].first), on: connection)
-        let markers = try finisher.parseCheck(request, replies[gateCalls...])
+        let readAhead = readsNext ? stream.readNewCommand(count: configuration.batchSize, blockMilliseconds: nil) : nil
+        if let readAhead { commands.append(contentsOf: readAhead) }
+        let replies: [RedisReply]
+        do {
+            replies = try connection.send(commands)
+        } catch {
+            // The previous batch may or may not be written: it is finished again after the
+            // reconnect (its markers make that safe); this one stays pending, read again.
+            if let previous { unfinished.append((previous.finished, previous.acknowledgeOnly)) }
+            throw error
+        }
+        // This batch's check first: it is in force only until the next EXEC on this
+        // connection, and writing the previous batch back alone (below) would be one.
+        let markers = try finisher.parseCheck(
+            request, replies[(commitCommands + gateCalls)..<(commitCommands + gateCalls + request.commandCount)], on: connection)
+        if readAhead != nil, let reply = replies.last {
+            // An error reply (NOGROUP…) comes again from the next plain read, which deals
+            // with it.
+            prefetched = try? stream.parseRead(reply)
+        }
+        if let previous, let layout {
+            switch finisher.outcome(of: layout, replies[..<commitCommands]) {
+            case .written(let written):
+                record(previous, written: written, finishNanoseconds: Monotonic.nanoseconds() - started)
+            case .aborted:
+                try commitAlone(previous)
+            case .failed(let message):
+                throw RedisError(.server, "finishing a batch: \(message)")
+            }
+        }
+        let verdicts = try gate.complete(
+            tickets, try gate.verdicts(tickets, replies[commitCommands..<(commitCommands + gateCalls)].first), on: connection)
 
         var admitted: [(job: Job, valid: ValidJob, request: SpeechRequest)] = []
         for (item, verdict) in zip(speakable, verdicts) {
@@ -385,12 +464,14 @@ final class WorkLoop {
             }
         }
 
+        var renderNanoseconds: Int64 = 0
         if !admitted.isEmpty {
             let restartsBefore = pool.restarts
             let renderStarted = Monotonic.nanoseconds()
-            // Entries held while rendering are kept fresh, so that no replica takes a
-            // slow job from a live worker; a dead or stuck worker's go stale.
-            let held = batch.jobs.map(\.entryID)
+            // Entries held while rendering (this batch and the next, read ahead) are kept
+            // fresh, so that no replica takes a slow job from a live worker; a dead or
+            // stuck worker's go stale.
+            let held = batch.jobs.map(\.entryID) + (prefetched?.jobs.map(\.entryID) ?? [])
             let rendered = pool.render(
                 admitted.map(\.request), tickMilliseconds: configuration.claimIdleMilliseconds / 3,
                 tick: { [stream, connection, logger] in
@@ -435,56 +516,86 @@ final class WorkLoop {
 
         if renderNanoseconds > Int64(configuration.claimIdleMilliseconds) * 1_000_000 / 3 {
             // A long render: refresh once more, so that the write-back cannot race a take-over.
-            try? stream.keepFresh(batch.jobs.map(\.entryID), on: connection)
+            try? stream.keepFresh(batch.jobs.map(\.entryID) + (prefetched?.jobs.map(\.entryID) ?? []), on: connection)
         }
-        let finishStarted = Monotonic.nanoseconds()
-        do {
-            try finish(finished, acknowledgeOnly: acknowledgeOnly, check: markers)
-        } catch let error where error.code == .connection {
-            unfinished = (finished, acknowledgeOnly)
-            throw error
+        if recovering {
+            // Own pending entries are read again from the start, the read-ahead among them.
+            prefetched = nil
         }
-        let done = Monotonic.nanoseconds()
-        metrics.gate.recordNanoseconds(finishStarted - started - renderNanoseconds)
-        metrics.finish.recordNanoseconds(done - finishStarted)
-        metrics.batchSize.record(batch.jobs.count + batch.vanished.count)
-        logger.debug(
-            "batch finished",
-            metadata: [
-                "jobs": "\(batch.jobs.count)", "rendered": "\(admitted.count)",
-                "decide_gate_ms": "\(Double(finishStarted - started - renderNanoseconds) / 1e6)",
-                "render_ms": "\(Double(renderNanoseconds) / 1e6)", "finish_ms": "\(Double(done - finishStarted) / 1e6)",
-            ])
+        let decided = Decided(
+            finished: finished, acknowledgeOnly: acknowledgeOnly, check: markers, jobs: batch.jobs.count + batch.vanished.count,
+            rendered: admitted.count, started: started, renderNanoseconds: renderNanoseconds)
+        if let next = prefetched, !next.isEmpty {
+            waiting = decided
+        } else {
+            prefetched = nil
+            try commitWithRead(decided)
+        }
     }
 
-    /// Writes a batch back. With the check made earlier in the batch's gate round trip,
-    /// the commit carries the next batch's read when the loop would read next anyway, so
-    /// that a busy worker spends two round trips a batch: gate and check, then write-back
-    /// and read.
-    private func finish(_ finished: [FinishedJob], acknowledgeOnly: [String], check: BatchFinisher.Check? = nil) throws(RedisError) {
-        guard !finished.isEmpty || !acknowledgeOnly.isEmpty else {
+    /// Writes a batch back now, with a blocking read of the next batch in the same round
+    /// trip when the loop would read next anyway.
+    private func commitWithRead(_ decided: Decided) throws(RedisError) {
+        guard !decided.finished.isEmpty || !decided.acknowledgeOnly.isEmpty else {
             // Nothing to write: drop the check's WATCH, so it cannot abort a later batch.
-            if check != nil { try connection.command("UNWATCH") }
+            try connection.command("UNWATCH")
+            record(decided, written: .init(results: 0, duplicates: 0), finishNanoseconds: 0)
             return
         }
-        var written: BatchFinisher.Written
-        if let check {
-            let next = readsNext ? stream.readNewCommand(count: configuration.batchSize, blockMilliseconds: configuration.blockMilliseconds) : nil
-            let commit = try finisher.commit(finished, acknowledgeOnly: acknowledgeOnly, check: check, then: next, on: connection)
+        let finishStarted = Monotonic.nanoseconds()
+        let next =
+            readsNext ? stream.readNewCommand(count: configuration.batchSize, blockMilliseconds: configuration.blockMilliseconds) : nil
+        let commit: BatchFinisher.Commit
+        do {
+            commit = try finisher.commit(
+                decided.finished, acknowledgeOnly: decided.acknowledgeOnly, check: decided.check, then: next, on: connection)
             if let next {
                 let reply = try connection.read(next.names[...])[0]
                 // An error reply (NOGROUP…) comes again from the next plain read, which
                 // deals with it; this batch is written either way.
                 prefetched = try? stream.parseRead(reply)
             }
-            switch commit {
-            case .written(let done): written = done
-            case .aborted: written = try finisher.finish(finished, acknowledgeOnly: acknowledgeOnly, on: connection)
-            case .failed(let message): throw RedisError(.server, "finishing a batch: \(message)")
-            }
-        } else {
-            written = try finisher.finish(finished, acknowledgeOnly: acknowledgeOnly, on: connection)
+        } catch {
+            unfinished.append((decided.finished, decided.acknowledgeOnly))
+            throw error
         }
+        switch commit {
+        case .written(let written):
+            record(decided, written: written, finishNanoseconds: Monotonic.nanoseconds() - finishStarted)
+        case .aborted:
+            try commitAlone(decided)
+        case .failed(let message):
+            throw RedisError(.server, "finishing a batch: \(message)")
+        }
+    }
+
+    /// Writes a batch back on its own: the check again, then the commit.
+    private func commitAlone(_ decided: Decided) throws(RedisError) {
+        let finishStarted = Monotonic.nanoseconds()
+        do {
+            let written = try finisher.finish(decided.finished, acknowledgeOnly: decided.acknowledgeOnly, on: connection)
+            record(decided, written: written, finishNanoseconds: Monotonic.nanoseconds() - finishStarted)
+        } catch let error where error.code == .connection {
+            unfinished.append((decided.finished, decided.acknowledgeOnly))
+            throw error
+        }
+    }
+
+    /// Writes back a batch left over by a broken connection (checked again: it may have
+    /// been written before the connection broke).
+    private func finishUnfinished(_ jobs: [FinishedJob], acknowledgeOnly: [String]) throws(RedisError) {
+        let written = try finisher.finish(jobs, acknowledgeOnly: acknowledgeOnly, on: connection)
+        let decided = Decided(
+            finished: jobs, acknowledgeOnly: acknowledgeOnly,
+            check: .init(answered: [], streamTypes: [:], serverMilliseconds: 0, monotonicMilliseconds: 0, watchEpoch: -1),
+            jobs: jobs.count + acknowledgeOnly.count, rendered: 0, started: Monotonic.nanoseconds(), renderNanoseconds: 0)
+        record(decided, written: written, finishNanoseconds: 0)
+    }
+
+    /// Logs and counts a batch that has been written back.
+    private func record(_ decided: Decided, written: BatchFinisher.Written, finishNanoseconds: Int64) {
+        let finished = decided.finished
+        let acknowledgeOnly = decided.acknowledgeOnly
         for job in finished {
             guard case .failed(let failure) = job.outcome else { continue }
             var metadata: Logger.Metadata = [
@@ -513,12 +624,22 @@ final class WorkLoop {
                 break
             }
         }
+        let decideNanoseconds = Monotonic.nanoseconds() - decided.started - decided.renderNanoseconds - finishNanoseconds
+        metrics.gate.recordNanoseconds(max(0, decideNanoseconds))
+        metrics.finish.recordNanoseconds(finishNanoseconds)
+        metrics.batchSize.record(decided.jobs)
+        logger.debug(
+            "batch finished",
+            metadata: [
+                "jobs": "\(decided.jobs)", "rendered": "\(decided.rendered)", "render_ms": "\(Double(decided.renderNanoseconds) / 1e6)",
+                "finish_ms": "\(Double(finishNanoseconds) / 1e6)",
+            ])
         worker.record { stats in
             stats.batches += 1
             stats.duplicates += written.duplicates + acknowledgeOnly.count
             stats.redisRoundTrips = roundTrips
-            // Jobs the finish script found already answered wrote nothing; the
-            // statuses counted here are those of the batch as decided.
+            // Jobs found already answered wrote nothing; the statuses counted here are
+            // those of the batch as decided.
             for job in finished {
                 stats.results[job.outcome.status, default: 0] += 1
                 if case .ok(_, let audio, _) = job.outcome { stats.audioMilliseconds += audio.durationMilliseconds }
