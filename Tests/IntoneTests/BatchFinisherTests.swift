@@ -118,3 +118,34 @@ import Testing
         #expect(failedAt >= enqueued + 50 && failedAt <= now)
     }
 }
+
+/// A batch's audio is held until it is written back, so long replies are rendered and
+/// written back in parts that stay under the budget.
+@Suite struct AudioInFlightTests {
+    func admitted(_ characters: Int, rate: Int = 175) -> WorkLoop.Admitted {
+        let text = String(repeating: "a", count: characters)
+        let job = Job(entryID: "1-\(characters)", fields: [])
+        let valid = ValidJob(jobID: "j\(characters)", agentID: "a", userID: "u", text: text)
+        return (job, valid, SpeechRequest(text: text, voice: "en", rate: rate, pitch: 50))
+    }
+
+    @Test func partsStayUnderTheBudgetAndKeepEveryJobInOrder() {
+        // The benchmark's reply, 130 characters, is about 321 KB of WAV; the estimate is
+        // on the large side of that.
+        let reply = admitted(130).request.estimatedWAVBytes
+        #expect(reply >= 321_000 && reply < 400_000)
+        #expect(admitted(130, rate: 350).request.estimatedWAVBytes == reply / 2)
+
+        let jobs = (1...300).map { admitted(100 + $0) }
+        let budget = 8 << 20
+        let parts = WorkLoop.parts(of: jobs, budget: budget)
+        #expect(parts.count > 1)
+        #expect(parts.flatMap { $0 }.map(\.valid.jobID) == jobs.map(\.valid.jobID))
+        for part in parts { #expect(part.reduce(0) { $0 + $1.request.estimatedWAVBytes } <= budget) }
+
+        // One reply larger than the budget is a part of its own.
+        let huge = WorkLoop.parts(of: [admitted(10), admitted(10_000), admitted(10)], budget: 1 << 20)
+        #expect(huge.map(\.count) == [1, 1, 1])
+        #expect(WorkLoop.parts(of: [], budget: budget).isEmpty)
+    }
+}

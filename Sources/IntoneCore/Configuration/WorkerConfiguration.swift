@@ -39,7 +39,7 @@ public struct WorkerConfiguration: Sendable {
         Setting(
             key: "default-tts", environment: "INTONE_DEFAULT_TTS", defaultValue: "on",
             help: "speech for agents without a tts setting: on or off"),
-        Setting(key: "batch-size", environment: "INTONE_BATCH_SIZE", defaultValue: "128", help: "jobs read per XREADGROUP (1 to 1000)"),
+        Setting(key: "batch-size", environment: "INTONE_BATCH_SIZE", defaultValue: "256", help: "jobs read per XREADGROUP (1 to 1000)"),
         Setting(key: "block-ms", environment: "INTONE_BLOCK_MS", defaultValue: "2000", help: "how long one XREADGROUP waits for new jobs"),
         Setting(
             key: "synthesizers", environment: "INTONE_SYNTHESIZERS", defaultValue: "0", help: "synthesizer processes (0: one per core)"),

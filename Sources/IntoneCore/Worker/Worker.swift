@@ -451,7 +451,7 @@ final class WorkLoop {
         let verdicts = try gate.complete(
             tickets, try gate.verdicts(tickets, replies[commitCommands..<(commitCommands + gateCalls)].first), on: connection)
 
-        var admitted: [(job: Job, valid: ValidJob, request: SpeechRequest)] = []
+        var admitted: [Admitted] = []
         for (item, verdict) in zip(speakable, verdicts) {
             switch verdict {
             case .admitted:
@@ -464,8 +464,72 @@ final class WorkLoop {
             }
         }
 
+        // The audio of a batch is held until it is written back: a batch of long replies
+        // is rendered and written back in parts of at most `audioBytesInFlight`.
         var renderNanoseconds: Int64 = 0
-        if !admitted.isEmpty {
+        var parts = Self.parts(of: admitted, budget: Self.audioBytesInFlight)
+        let lastPart = parts.popLast() ?? []
+        for part in parts {
+            var early: [FinishedJob] = []
+            renderNanoseconds += render(part, of: batch, into: &early)
+            try commitAlone(
+                Decided(
+                    finished: early, acknowledgeOnly: [], check: markers, jobs: 0, rendered: part.count, started: started,
+                    renderNanoseconds: 0))
+        }
+        renderNanoseconds += render(lastPart, of: batch, into: &finished)
+
+        if renderNanoseconds > Int64(configuration.claimIdleMilliseconds) * 1_000_000 / 3 {
+            // A long render: refresh once more, so that the write-back cannot race a take-over.
+            try? stream.keepFresh(batch.jobs.map(\.entryID) + (prefetched?.jobs.map(\.entryID) ?? []), on: connection)
+        }
+        if recovering {
+            // Own pending entries are read again from the start, the read-ahead among them.
+            prefetched = nil
+        }
+        let decided = Decided(
+            finished: finished, acknowledgeOnly: acknowledgeOnly, check: markers, jobs: batch.jobs.count + batch.vanished.count,
+            rendered: admitted.count, started: started, renderNanoseconds: renderNanoseconds)
+        if let next = prefetched, !next.isEmpty {
+            waiting = decided
+        } else {
+            prefetched = nil
+            try commitWithRead(decided)
+        }
+    }
+
+    typealias Admitted = (job: Job, valid: ValidJob, request: SpeechRequest)
+
+    /// At most this much audio (estimated) is rendered before it is written back.
+    static let audioBytesInFlight = 64 << 20
+
+    /// Splits jobs to render into parts of at most `budget` estimated WAV bytes (a job
+    /// larger than that is a part of its own).
+    static func parts(of jobs: [Admitted], budget: Int) -> [[Admitted]] {
+        var parts: [[Admitted]] = []
+        var current: [Admitted] = []
+        var bytes = 0
+        for item in jobs {
+            let size = item.request.estimatedWAVBytes
+            if !current.isEmpty, bytes + size > budget {
+                parts.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(item)
+            bytes += size
+        }
+        if !current.isEmpty { parts.append(current) }
+        return parts
+    }
+
+    /// Renders jobs and appends their outcomes; returns the time it took.
+    private func render(_ admitted: [Admitted], of batch: JobStream.Batch, into finished: inout [FinishedJob]) -> Int64 {
+        guard !admitted.isEmpty else { return 0 }
+        let keys = configuration.keys
+        let consumer = configuration.consumer
+        var renderNanoseconds: Int64 = 0
+        do {
             let restartsBefore = pool.restarts
             let renderStarted = Monotonic.nanoseconds()
             // Entries held while rendering (this batch and the next, read ahead) are kept
@@ -513,24 +577,7 @@ final class WorkLoop {
             }
             worker.setLiveSynthesizers(pool.liveProcesses)
         }
-
-        if renderNanoseconds > Int64(configuration.claimIdleMilliseconds) * 1_000_000 / 3 {
-            // A long render: refresh once more, so that the write-back cannot race a take-over.
-            try? stream.keepFresh(batch.jobs.map(\.entryID) + (prefetched?.jobs.map(\.entryID) ?? []), on: connection)
-        }
-        if recovering {
-            // Own pending entries are read again from the start, the read-ahead among them.
-            prefetched = nil
-        }
-        let decided = Decided(
-            finished: finished, acknowledgeOnly: acknowledgeOnly, check: markers, jobs: batch.jobs.count + batch.vanished.count,
-            rendered: admitted.count, started: started, renderNanoseconds: renderNanoseconds)
-        if let next = prefetched, !next.isEmpty {
-            waiting = decided
-        } else {
-            prefetched = nil
-            try commitWithRead(decided)
-        }
+        return renderNanoseconds
     }
 
     /// Writes a batch back now, with a blocking read of the next batch in the same round
@@ -627,7 +674,8 @@ final class WorkLoop {
         let decideNanoseconds = Monotonic.nanoseconds() - decided.started - decided.renderNanoseconds - finishNanoseconds
         metrics.gate.recordNanoseconds(max(0, decideNanoseconds))
         metrics.finish.recordNanoseconds(finishNanoseconds)
-        metrics.batchSize.record(decided.jobs)
+        // A part of a batch written back early (long replies) is not a batch of its own.
+        if decided.jobs > 0 { metrics.batchSize.record(decided.jobs) }
         logger.debug(
             "batch finished",
             metadata: [
@@ -635,7 +683,7 @@ final class WorkLoop {
                 "finish_ms": "\(Double(finishNanoseconds) / 1e6)",
             ])
         worker.record { stats in
-            stats.batches += 1
+            if decided.jobs > 0 { stats.batches += 1 }
             stats.duplicates += written.duplicates + acknowledgeOnly.count
             stats.redisRoundTrips = roundTrips
             // Jobs found already answered wrote nothing; the statuses counted here are
