@@ -309,7 +309,7 @@ struct BenchCommand: ParsableCommand {
                 if commands {
                     print(
                         "\(workload.rawValue): Redis µs/job by command: "
-                            + row.commandMicrosecondsPerJob.prefix(8).map { "\($0.0) \((($0.1) * 100).rounded() / 100)" }.joined(
+                            + row.commandMicrosecondsPerJob.filter { $0.1 >= 0.01 }.map { "\($0.0) \((($0.1) * 100).rounded() / 100)" }.joined(
                                 separator: ", "))
                 }
             } catch {

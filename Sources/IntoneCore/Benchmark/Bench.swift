@@ -92,6 +92,7 @@ public struct Bench {
         var cpuStart = 0.0
         var resultsAtStart = 0
         var first: String?
+        var reportedTenths = 0
         // Counted from the stats hash: the results stream is trimmed (`--results-maxlen`).
         while case let done = try Self.resultsWritten(keys, on: connection), done < jobs {
             if rssStart == 0, done > 0 {
@@ -103,6 +104,12 @@ public struct Bench {
             }
             if processes.allSatisfy({ Spawn.wait($0, milliseconds: 0) != nil }) {
                 throw EmbeddedRedisError("every worker exited before the jobs were done")
+            }
+            // Memory along the way of a long run, each tenth of the jobs: growth would show
+            // as a trend.
+            if jobs >= 200_000, rssStart > 0, done * 10 / jobs > reportedTenths {
+                reportedTenths = done * 10 / jobs
+                progress("\(workload.rawValue): \(done) jobs done, RSS \(Self.rss(Self.processTree(processes))) KiB")
             }
             usleep(20_000)
         }
