@@ -83,10 +83,13 @@ import Testing
         // then another worker answers x.
         _ = try finisher.finish(y, on: connection)
         try other.command("SET", .string(keys.done(jobID: "x")), "ok")
-        guard case .aborted = try finisher.commit(x, acknowledgeOnly: [], check: check, on: connection) else {
+        // The command meant to follow the commit in the same write is sent all the same.
+        let next = RedisCommands(["PING"])
+        guard case .aborted = try finisher.commit(x, acknowledgeOnly: [], check: check, then: next, on: connection) else {
             Issue.record("a commit went through on a check whose WATCH had ended")
             return
         }
+        #expect(try connection.read(next.names[...]) == [.status("PONG")])
         #expect(try finisher.finish(x, on: connection) == .init(results: 0, duplicates: 1))
         #expect(try streamEntries(keys.results, on: connection).map { $0["job_id"] } == ["y"])
     }

@@ -162,6 +162,29 @@ import Testing
         #expect(results["slow"]?["status"] == "failed" && results["slow"]?["error"] == "synthesis_timeout")
     }
 
+    /// A reply that is not spoken is answered at once, not after the long render of the
+    /// other replies of its batch.
+    @Test func repliesNotSpokenDoNotWaitForTheBatchToRender() async throws {
+        let keys = try uniqueQueue()
+        let connection = try TestRedis.connect()
+        try connection.command("HSET", .string(keys.agent("quiet")), "tts", "off")
+        let producer = JobProducer(keys: keys)
+        let long = String(repeating: "This sentence takes a while to render. ", count: 60)
+        for index in 1...3 {
+            try producer.add([("job_id", "long-\(index)"), ("agent_id", "a"), ("user_id", "u\(index)"), ("text", long)], on: connection)
+        }
+        try producer.add([("job_id", "quiet"), ("agent_id", "quiet"), ("user_id", "u"), ("text", "Not spoken.")], on: connection)
+        // One synthesizer renders the three long replies one after the other (about half a
+        // second);
+        // the first result to appear must be the quiet one, alone.
+        let worker = try RunningWorker(queue: keys, flags: ["synthesis-timeout-ms": "120000"])
+        let first = try await waitForEntries(keys.results, count: 1, on: connection)
+        let all = try await waitForEntries(keys.results, count: 4, seconds: 120, on: connection)
+        try await worker.stop()
+        #expect(first.count == 1 && first.first?["job_id"] == "quiet" && first.first?["status"] == "text_only")
+        #expect(all.filter { $0["status"] == "ok" }.count == 3)
+    }
+
     @Test func theSameJobIDEnqueuedTwiceGetsOneResult() async throws {
         let keys = try uniqueQueue()
         let connection = try TestRedis.connect()

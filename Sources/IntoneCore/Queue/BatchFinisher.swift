@@ -164,7 +164,11 @@ public struct BatchFinisher: Sendable {
         _ jobs: [FinishedJob], acknowledgeOnly: [String], check: Check, then next: RedisCommands? = nil,
         on connection: RedisConnection
     ) throws(RedisError) -> Commit {
-        guard check.watchEpoch == connection.watchEpoch else { return .aborted }
+        guard check.watchEpoch == connection.watchEpoch else {
+            // The caller reads the replies of `next` whatever the outcome.
+            if let next { try connection.write(next) }
+            return .aborted
+        }
         var commands = RedisCommands()
         let layout = appendCommit(jobs, acknowledgeOnly: acknowledgeOnly, check: check, to: &commands)
         if let next { commands.append(contentsOf: next) }

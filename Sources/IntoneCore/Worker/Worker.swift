@@ -464,6 +464,26 @@ final class WorkLoop {
             }
         }
 
+        // Results that need no rendering (voice off, refused, rate-limited…) do not wait
+        // for a long render: when there is more to render than one job per synthesizer,
+        // they are written back first.
+        var markerCheck = markers
+        if admitted.count > max(1, pool.liveProcesses), !finished.isEmpty || !acknowledgeOnly.isEmpty {
+            let early = Decided(
+                finished: finished, acknowledgeOnly: acknowledgeOnly, check: markers, jobs: 0, rendered: 0, started: started,
+                renderNanoseconds: 0)
+            let finishStarted = Monotonic.nanoseconds()
+            switch try finisher.commit(finished, acknowledgeOnly: acknowledgeOnly, check: markers, on: connection) {
+            case .written(let written): record(early, written: written, finishNanoseconds: Monotonic.nanoseconds() - finishStarted)
+            case .aborted: try commitAlone(early)
+            case .failed(let message): throw RedisError(.server, "finishing a batch: \(message)")
+            }
+            finished = []
+            acknowledgeOnly = []
+            // That EXEC ended the check's WATCH: the rendered jobs' write-back checks again.
+            markerCheck.watchEpoch = -1
+        }
+
         // The audio of a batch is held until it is written back: a batch of long replies
         // is rendered and written back in parts of at most `audioBytesInFlight`.
         var renderNanoseconds: Int64 = 0
@@ -488,7 +508,7 @@ final class WorkLoop {
             prefetched = nil
         }
         let decided = Decided(
-            finished: finished, acknowledgeOnly: acknowledgeOnly, check: markers, jobs: batch.jobs.count + batch.vanished.count,
+            finished: finished, acknowledgeOnly: acknowledgeOnly, check: markerCheck, jobs: batch.jobs.count + batch.vanished.count,
             rendered: admitted.count, started: started, renderNanoseconds: renderNanoseconds)
         if let next = prefetched, !next.isEmpty {
             waiting = decided
