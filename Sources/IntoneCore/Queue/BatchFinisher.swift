@@ -206,6 +206,20 @@ public struct BatchFinisher: Sendable {
         return .written(Written(results: layout.jobs - layout.duplicates, duplicates: layout.duplicates))
     }
 
+    /// `XADD stream MAXLEN ~ max * fields… extra…`, written word by word.
+    private static func appendXADD(
+        to stream: String, maxLength: Int, _ fields: [EntryField], _ extra: [EntryField], into commands: inout RedisCommands
+    ) {
+        commands.begin(6 + 2 * (fields.count + extra.count), name: "XADD")
+        for word in [RedisArgument.string(stream), "MAXLEN", "~", .integer(maxLength), "*"] { commands.appendArgument(word) }
+        for list in [fields, extra] {
+            for field in list {
+                commands.appendArgument(field.name)
+                commands.appendArgument(field.value)
+            }
+        }
+    }
+
     /// The transaction; returns how many jobs it found already answered.
     private func append(_ jobs: [FinishedJob], acknowledgeOnly: [String], check: Check, to commands: inout RedisCommands) -> Int {
         commands.reserve(256 * jobs.count)
@@ -233,36 +247,14 @@ public struct BatchFinisher: Sendable {
                 stream = keys.results
             }
             let elapsed = max(0, now - (job.job.enqueuedAtMilliseconds ?? now))
-            commands.begin(6 + 2 * job.resultFields.count + 2 + (note == nil ? 0 : 2), name: "XADD")
-            commands.appendArgument(.string(stream))
-            commands.appendArgument("MAXLEN")
-            commands.appendArgument("~")
-            commands.appendArgument(.integer(limits.resultsMaxLength))
-            commands.appendArgument("*")
-            for field in job.resultFields {
-                commands.appendArgument(field.name)
-                commands.appendArgument(field.value)
-            }
-            commands.appendArgument("elapsed_ms")
-            commands.appendArgument(.integer(Int(elapsed)))
-            if let note {
-                commands.appendArgument("reply_to_error")
-                commands.appendArgument(.string(note))
-            }
+            var extra: [EntryField] = [("elapsed_ms", .integer(Int(elapsed)))]
+            if let note { extra.append(("reply_to_error", .string(note))) }
+            Self.appendXADD(to: stream, maxLength: limits.resultsMaxLength, job.resultFields, extra, into: &commands)
             if stream != keys.results, !streamsWritten.contains(stream) { streamsWritten.append(stream) }
             if !job.deadLetterFields.isEmpty {
-                commands.begin(6 + 2 * job.deadLetterFields.count + 2, name: "XADD")
-                commands.appendArgument(.string(keys.dead))
-                commands.appendArgument("MAXLEN")
-                commands.appendArgument("~")
-                commands.appendArgument(.integer(limits.deadMaxLength))
-                commands.appendArgument("*")
-                for field in job.deadLetterFields {
-                    commands.appendArgument(field.name)
-                    commands.appendArgument(field.value)
-                }
-                commands.appendArgument("failed_at")
-                commands.appendArgument(.integer(Int(now)))
+                Self.appendXADD(
+                    to: keys.dead, maxLength: limits.deadMaxLength, job.deadLetterFields, [("failed_at", .integer(Int(now)))],
+                    into: &commands)
             }
             commands.append("SET", .string(keys.done(jobID: job.jobID)), .string(job.markerValue), "EX", .integer(limits.markerTTLSeconds))
             tally[job.outcome.status, default: 0] += 1
