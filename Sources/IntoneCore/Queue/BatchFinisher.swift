@@ -67,6 +67,9 @@ public struct BatchFinisher: Sendable {
         /// The connection's `watchEpoch` after the check: its WATCH holds while unchanged.
         public var watchEpoch: Int
 
+        /// Whether the check's WATCH is still in force on the connection.
+        public func holds(on connection: RedisConnection) -> Bool { watchEpoch == connection.watchEpoch }
+
         /// Redis's clock now, as far as this host can tell.
         var serverNow: Int64 { serverMilliseconds + (Monotonic.milliseconds() - monotonicMilliseconds) }
     }
@@ -164,7 +167,7 @@ public struct BatchFinisher: Sendable {
         _ jobs: [FinishedJob], acknowledgeOnly: [String], check: Check, then next: RedisCommands? = nil,
         on connection: RedisConnection
     ) throws(RedisError) -> Commit {
-        guard check.watchEpoch == connection.watchEpoch else {
+        guard check.holds(on: connection) else {
             // The caller reads the replies of `next` whatever the outcome.
             if let next { try connection.write(next) }
             return .aborted
@@ -185,43 +188,11 @@ public struct BatchFinisher: Sendable {
     }
 
     /// Appends the commit to a pipeline (first in it, or after other commands that do
-    /// not touch WATCH). The check must still be in force: `check.watchEpoch` equal to
-    /// the connection's.
+    /// not touch WATCH). The check must still be in force (`check.holds(on:)`).
     public func appendCommit(_ jobs: [FinishedJob], acknowledgeOnly: [String], check: Check, to commands: inout RedisCommands)
         -> CommitLayout
     {
         let before = commands.count
-        let duplicates = append(jobs, acknowledgeOnly: acknowledgeOnly, check: check, to: &commands)
-        return CommitLayout(commands: commands.count - before, jobs: jobs.count, duplicates: duplicates)
-    }
-
-    /// The commit's outcome from its replies (`layout.commands` of them: MULTI, QUEUED…, EXEC).
-    public func outcome(of layout: CommitLayout, _ replies: some Collection<RedisReply>) -> Commit {
-        guard let exec = replies.reversed().first, replies.count == layout.commands else { return .failed("no reply") }
-        if exec.isNull { return .aborted }
-        guard let results = exec.array else {
-            return .failed(exec.errorMessage ?? replies.compactMap(\.errorMessage).first ?? "EXEC returned \(exec)")
-        }
-        if let message = results.compactMap(\.errorMessage).first { return .failed(message) }
-        return .written(Written(results: layout.jobs - layout.duplicates, duplicates: layout.duplicates))
-    }
-
-    /// `XADD stream MAXLEN ~ max * fields… extra…`, written word by word.
-    private static func appendXADD(
-        to stream: String, maxLength: Int, _ fields: [EntryField], _ extra: [EntryField], into commands: inout RedisCommands
-    ) {
-        commands.begin(6 + 2 * (fields.count + extra.count), name: "XADD")
-        for word in [RedisArgument.string(stream), "MAXLEN", "~", .integer(maxLength), "*"] { commands.appendArgument(word) }
-        for list in [fields, extra] {
-            for field in list {
-                commands.appendArgument(field.name)
-                commands.appendArgument(field.value)
-            }
-        }
-    }
-
-    /// The transaction; returns how many jobs it found already answered.
-    private func append(_ jobs: [FinishedJob], acknowledgeOnly: [String], check: Check, to commands: inout RedisCommands) -> Int {
         commands.reserve(256 * jobs.count)
         commands.append("MULTI")
         let now = check.serverNow
@@ -276,6 +247,31 @@ public struct BatchFinisher: Sendable {
             for id in entryIDs { commands.appendArgument(.string(id)) }
         }
         commands.append("EXEC")
-        return duplicates
+        return CommitLayout(commands: commands.count - before, jobs: jobs.count, duplicates: duplicates)
+    }
+
+    /// The commit's outcome from its replies (`layout.commands` of them: MULTI, QUEUED…, EXEC).
+    public func outcome(of layout: CommitLayout, _ replies: some Collection<RedisReply>) -> Commit {
+        guard let exec = replies.reversed().first, replies.count == layout.commands else { return .failed("no reply") }
+        if exec.isNull { return .aborted }
+        guard let results = exec.array else {
+            return .failed(exec.errorMessage ?? replies.compactMap(\.errorMessage).first ?? "EXEC returned \(exec)")
+        }
+        if let message = results.compactMap(\.errorMessage).first { return .failed(message) }
+        return .written(Written(results: layout.jobs - layout.duplicates, duplicates: layout.duplicates))
+    }
+
+    /// `XADD stream MAXLEN ~ max * fields… extra…`, written word by word.
+    private static func appendXADD(
+        to stream: String, maxLength: Int, _ fields: [EntryField], _ extra: [EntryField], into commands: inout RedisCommands
+    ) {
+        commands.begin(6 + 2 * (fields.count + extra.count), name: "XADD")
+        for word in [RedisArgument.string(stream), "MAXLEN", "~", .integer(maxLength), "*"] { commands.appendArgument(word) }
+        for list in [fields, extra] {
+            for field in list {
+                commands.appendArgument(field.name)
+                commands.appendArgument(field.value)
+            }
+        }
     }
 }

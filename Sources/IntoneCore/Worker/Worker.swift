@@ -178,15 +178,7 @@ final class WorkLoop {
                     try start()
                     logger.info("redis connection restored", metadata: ["down_ms": "\(Monotonic.milliseconds() - outageStarted.since)"])
                     outage = nil
-                    // Own pending entries are read again from the start, so a batch read
-                    // ahead is dropped, and one waiting for its write-back is written
-                    // back first (checked again: it may have gone out before the break).
-                    recovering = true
-                    prefetched = nil
-                    if let decided = waiting {
-                        unfinished.append((decided.finished, decided.acknowledgeOnly))
-                        waiting = nil
-                    }
+                    readOwnPendingAgain()
                     worker.setRedisReady(true)
                 }
                 try step()
@@ -207,12 +199,7 @@ final class WorkLoop {
                 // The jobs in hand stay pending: read them again (each time counts as a
                 // delivery, so a batch that always fails ends as too_many_attempts).
                 logger.error("batch failed; retrying", metadata: ["error": "\(error)"])
-                recovering = true
-                prefetched = nil
-                if let decided = waiting {
-                    unfinished.append((decided.finished, decided.acknowledgeOnly))
-                    waiting = nil
-                }
+                readOwnPendingAgain()
                 Outage.sleep(milliseconds: 1000)
             }
         }
@@ -296,6 +283,18 @@ final class WorkLoop {
         try process(batch)
     }
 
+    /// Reads this consumer's pending entries again from the start: a batch read ahead is
+    /// dropped (it is among them), and one waiting for its write-back is written back
+    /// first, checked again (it may have gone out before the failure).
+    private func readOwnPendingAgain() {
+        recovering = true
+        prefetched = nil
+        if let decided = waiting {
+            unfinished.append((decided.finished, decided.acknowledgeOnly))
+            waiting = nil
+        }
+    }
+
     /// Whether the next step is a plain read of new jobs (nothing else due), so that it
     /// can ride in the write-back's round trip.
     private var readsNext: Bool {
@@ -330,11 +329,21 @@ final class WorkLoop {
     struct Decided {
         var finished: [FinishedJob]
         var acknowledgeOnly: [String]
-        var check: BatchFinisher.Check
-        var jobs: Int
-        var rendered: Int
-        var started: Int64
-        var renderNanoseconds: Int64
+        /// The done-marker check made in the batch's first round trip; nil when the
+        /// write-back must check again (another write-back went out since).
+        var check: BatchFinisher.Check?
+        /// Entries of the batch, for the batch-size histogram; 0 for a part written back
+        /// ahead of the rest.
+        var jobs: Int = 0
+        var rendered: Int = 0
+        /// Time spent deciding and gating, and rendering.
+        var decideNanoseconds: Int64 = 0
+        var renderNanoseconds: Int64 = 0
+
+        /// The check, if it still holds on the connection.
+        func check(on connection: RedisConnection) -> BatchFinisher.Check? {
+            check.flatMap { $0.holds(on: connection) ? $0 : nil }
+        }
     }
 
     /// Decides every job of the batch, gates the speakable ones, renders the admitted
@@ -405,13 +414,15 @@ final class WorkLoop {
         var commands = RedisCommands()
         var previous = waiting
         waiting = nil
-        if let decided = previous, decided.check.watchEpoch != connection.watchEpoch {
-            // Its WATCH has ended (a write-back went out on its own since): check again.
-            try commitAlone(decided)
-            previous = nil
-        }
-        let layout = previous.map {
-            finisher.appendCommit($0.finished, acknowledgeOnly: $0.acknowledgeOnly, check: $0.check, to: &commands)
+        var layout: BatchFinisher.CommitLayout?
+        if let decided = previous {
+            if let check = decided.check(on: connection) {
+                layout = finisher.appendCommit(decided.finished, acknowledgeOnly: decided.acknowledgeOnly, check: check, to: &commands)
+            } else {
+                // Its WATCH has ended (a write-back went out on its own since): check again.
+                try commitAlone(decided)
+                previous = nil
+            }
         }
         let commitCommands = commands.count
         gate.appendCall(tickets, to: &commands)
@@ -421,6 +432,7 @@ final class WorkLoop {
         let readAhead = readsNext ? stream.readNewCommand(count: configuration.batchSize, blockMilliseconds: nil) : nil
         if let readAhead { commands.append(contentsOf: readAhead) }
         let replies: [RedisReply]
+        let sent = Monotonic.nanoseconds()
         do {
             replies = try connection.send(commands)
         } catch {
@@ -439,17 +451,11 @@ final class WorkLoop {
             prefetched = try? stream.parseRead(reply)
         }
         if let previous, let layout {
-            switch finisher.outcome(of: layout, replies[..<commitCommands]) {
-            case .written(let written):
-                record(previous, written: written, finishNanoseconds: Monotonic.nanoseconds() - started)
-            case .aborted:
-                try commitAlone(previous)
-            case .failed(let message):
-                throw RedisError(.server, "finishing a batch: \(message)")
-            }
+            try settle(previous, finisher.outcome(of: layout, replies[..<commitCommands]), finishNanoseconds: Monotonic.nanoseconds() - sent)
         }
         let verdicts = try gate.complete(
             tickets, try gate.verdicts(tickets, replies[commitCommands..<(commitCommands + gateCalls)].first), on: connection)
+        let decideNanoseconds = Monotonic.nanoseconds() - started
 
         var admitted: [Admitted] = []
         for (item, verdict) in zip(speakable, verdicts) {
@@ -467,21 +473,16 @@ final class WorkLoop {
         // Results that need no rendering (voice off, refused, rate-limited…) do not wait
         // for a long render: when there is more to render than one job per synthesizer,
         // they are written back first.
-        var markerCheck = markers
         if admitted.count > max(1, pool.liveProcesses), !finished.isEmpty || !acknowledgeOnly.isEmpty {
-            let early = Decided(
-                finished: finished, acknowledgeOnly: acknowledgeOnly, check: markers, jobs: 0, rendered: 0, started: started,
-                renderNanoseconds: 0)
             let finishStarted = Monotonic.nanoseconds()
-            switch try finisher.commit(finished, acknowledgeOnly: acknowledgeOnly, check: markers, on: connection) {
-            case .written(let written): record(early, written: written, finishNanoseconds: Monotonic.nanoseconds() - finishStarted)
-            case .aborted: try commitAlone(early)
-            case .failed(let message): throw RedisError(.server, "finishing a batch: \(message)")
-            }
+            let commit = try finisher.commit(finished, acknowledgeOnly: acknowledgeOnly, check: markers, on: connection)
+            try settle(
+                Decided(finished: finished, acknowledgeOnly: acknowledgeOnly), commit,
+                finishNanoseconds: Monotonic.nanoseconds() - finishStarted)
+            // That EXEC ended the check's WATCH: the rendered jobs' write-back sees it
+            // (`Decided.check(on:)`) and checks again.
             finished = []
             acknowledgeOnly = []
-            // That EXEC ended the check's WATCH: the rendered jobs' write-back checks again.
-            markerCheck.watchEpoch = -1
         }
 
         // The audio of a batch is held until it is written back: a batch of long replies
@@ -492,24 +493,21 @@ final class WorkLoop {
         for part in parts {
             var early: [FinishedJob] = []
             renderNanoseconds += render(part, of: batch, into: &early)
-            try commitAlone(
-                Decided(
-                    finished: early, acknowledgeOnly: [], check: markers, jobs: 0, rendered: part.count, started: started,
-                    renderNanoseconds: 0))
+            try commitAlone(Decided(finished: early, acknowledgeOnly: [], rendered: part.count))
         }
         renderNanoseconds += render(lastPart, of: batch, into: &finished)
 
         if renderNanoseconds > Int64(configuration.claimIdleMilliseconds) * 1_000_000 / 3 {
             // A long render: refresh once more, so that the write-back cannot race a take-over.
-            try? stream.keepFresh(batch.jobs.map(\.entryID) + (prefetched?.jobs.map(\.entryID) ?? []), on: connection)
+            try? stream.keepFresh(held(batch), on: connection)
         }
         if recovering {
             // Own pending entries are read again from the start, the read-ahead among them.
             prefetched = nil
         }
         let decided = Decided(
-            finished: finished, acknowledgeOnly: acknowledgeOnly, check: markerCheck, jobs: batch.jobs.count + batch.vanished.count,
-            rendered: admitted.count, started: started, renderNanoseconds: renderNanoseconds)
+            finished: finished, acknowledgeOnly: acknowledgeOnly, check: markers, jobs: batch.jobs.count + batch.vanished.count,
+            rendered: admitted.count, decideNanoseconds: decideNanoseconds, renderNanoseconds: renderNanoseconds)
         if let next = prefetched, !next.isEmpty {
             waiting = decided
         } else {
@@ -543,6 +541,12 @@ final class WorkLoop {
         return parts
     }
 
+    /// The entries this worker holds while it renders a batch: the batch's and the next
+    /// one's, read ahead.
+    private func held(_ batch: JobStream.Batch) -> [String] {
+        batch.jobs.map(\.entryID) + (prefetched?.jobs.map(\.entryID) ?? [])
+    }
+
     /// Renders jobs and appends their outcomes; returns the time it took.
     private func render(_ admitted: [Admitted], of batch: JobStream.Batch, into finished: inout [FinishedJob]) -> Int64 {
         guard !admitted.isEmpty else { return 0 }
@@ -552,10 +556,9 @@ final class WorkLoop {
         do {
             let restartsBefore = pool.restarts
             let renderStarted = Monotonic.nanoseconds()
-            // Entries held while rendering (this batch and the next, read ahead) are kept
-            // fresh, so that no replica takes a slow job from a live worker; a dead or
-            // stuck worker's go stale.
-            let held = batch.jobs.map(\.entryID) + (prefetched?.jobs.map(\.entryID) ?? [])
+            // Entries held while rendering are kept fresh, so that no replica takes a slow
+            // job from a live worker; a dead or stuck worker's go stale.
+            let held = held(batch)
             let rendered = pool.render(
                 admitted.map(\.request), tickMilliseconds: configuration.claimIdleMilliseconds / 3,
                 tick: { [stream, connection, logger] in
@@ -612,10 +615,14 @@ final class WorkLoop {
         let finishStarted = Monotonic.nanoseconds()
         let next =
             readsNext ? stream.readNewCommand(count: configuration.batchSize, blockMilliseconds: configuration.blockMilliseconds) : nil
+        guard let check = decided.check(on: connection) else {
+            // Its WATCH has ended: check again; the loop reads next on its own.
+            try commitAlone(decided)
+            return
+        }
         let commit: BatchFinisher.Commit
         do {
-            commit = try finisher.commit(
-                decided.finished, acknowledgeOnly: decided.acknowledgeOnly, check: decided.check, then: next, on: connection)
+            commit = try finisher.commit(decided.finished, acknowledgeOnly: decided.acknowledgeOnly, check: check, then: next, on: connection)
             if let next {
                 let reply = try connection.read(next.names[...])[0]
                 // An error reply (NOGROUP…) comes again from the next plain read, which
@@ -626,13 +633,16 @@ final class WorkLoop {
             unfinished.append((decided.finished, decided.acknowledgeOnly))
             throw error
         }
+        try settle(decided, commit, finishNanoseconds: Monotonic.nanoseconds() - finishStarted)
+    }
+
+    /// Acts on a commit's outcome: counts what was written, or writes the batch back
+    /// alone (checked again) when another worker's marker aborted it.
+    private func settle(_ decided: Decided, _ commit: BatchFinisher.Commit, finishNanoseconds: Int64) throws(RedisError) {
         switch commit {
-        case .written(let written):
-            record(decided, written: written, finishNanoseconds: Monotonic.nanoseconds() - finishStarted)
-        case .aborted:
-            try commitAlone(decided)
-        case .failed(let message):
-            throw RedisError(.server, "finishing a batch: \(message)")
+        case .written(let written): record(decided, written: written, finishNanoseconds: finishNanoseconds)
+        case .aborted: try commitAlone(decided)
+        case .failed(let message): throw RedisError(.server, "finishing a batch: \(message)")
         }
     }
 
@@ -651,12 +661,11 @@ final class WorkLoop {
     /// Writes back a batch left over by a broken connection (checked again: it may have
     /// been written before the connection broke).
     private func finishUnfinished(_ jobs: [FinishedJob], acknowledgeOnly: [String]) throws(RedisError) {
+        let finishStarted = Monotonic.nanoseconds()
         let written = try finisher.finish(jobs, acknowledgeOnly: acknowledgeOnly, on: connection)
-        let decided = Decided(
-            finished: jobs, acknowledgeOnly: acknowledgeOnly,
-            check: .init(answered: [], streamTypes: [:], serverMilliseconds: 0, monotonicMilliseconds: 0, watchEpoch: -1),
-            jobs: jobs.count + acknowledgeOnly.count, rendered: 0, started: Monotonic.nanoseconds(), renderNanoseconds: 0)
-        record(decided, written: written, finishNanoseconds: 0)
+        record(
+            Decided(finished: jobs, acknowledgeOnly: acknowledgeOnly, jobs: jobs.count + acknowledgeOnly.count), written: written,
+            finishNanoseconds: Monotonic.nanoseconds() - finishStarted)
     }
 
     /// Logs and counts a batch that has been written back.
@@ -691,16 +700,17 @@ final class WorkLoop {
                 break
             }
         }
-        let decideNanoseconds = Monotonic.nanoseconds() - decided.started - decided.renderNanoseconds - finishNanoseconds
-        metrics.gate.recordNanoseconds(max(0, decideNanoseconds))
         metrics.finish.recordNanoseconds(finishNanoseconds)
-        // A part of a batch written back early (long replies) is not a batch of its own.
-        if decided.jobs > 0 { metrics.batchSize.record(decided.jobs) }
+        // A part of a batch written back ahead of the rest is not a batch of its own.
+        if decided.jobs > 0 {
+            metrics.gate.recordNanoseconds(decided.decideNanoseconds)
+            metrics.batchSize.record(decided.jobs)
+        }
         logger.debug(
             "batch finished",
             metadata: [
-                "jobs": "\(decided.jobs)", "rendered": "\(decided.rendered)", "render_ms": "\(Double(decided.renderNanoseconds) / 1e6)",
-                "finish_ms": "\(Double(finishNanoseconds) / 1e6)",
+                "jobs": "\(decided.jobs)", "rendered": "\(decided.rendered)", "decide_gate_ms": "\(Double(decided.decideNanoseconds) / 1e6)",
+                "render_ms": "\(Double(decided.renderNanoseconds) / 1e6)", "finish_ms": "\(Double(finishNanoseconds) / 1e6)",
             ])
         worker.record { stats in
             if decided.jobs > 0 { stats.batches += 1 }
