@@ -51,10 +51,10 @@ import Testing
         let limit = RateLimit(perSecond: 20, burst: 40)
         #expect(
             JobPlan.make(for: job, settings: AgentSettings(tts: .off), agentLimit: limit, nowMilliseconds: 0)
-                == .textOnly(reason: "agent_disabled"))
+                == .textOnly(.agentDisabled))
         #expect(
             JobPlan.make(for: job, settings: AgentSettings(tts: .keywords, keywords: ["nope"]), agentLimit: limit, nowMilliseconds: 0)
-                == .textOnly(reason: "no_keyword"))
+                == .textOnly(.noKeyword))
         let spoken = JobPlan.make(
             for: job, settings: AgentSettings(tts: .keywords, voice: "de", keywords: ["speak"]), agentLimit: limit, nowMilliseconds: 0)
         #expect(spoken == .speak(SpeechRequest(text: "The answer.", voice: "de", rate: 175, pitch: 50), agentLimit: limit))
@@ -90,6 +90,6 @@ import Testing
                 == .expired)
         #expect(
             JobPlan.make(for: job, settings: AgentSettings(tts: .off), agentLimit: RateLimit(perSecond: 1, burst: 1), nowMilliseconds: 1000)
-                == .textOnly(reason: "agent_disabled"))
+                == .textOnly(.agentDisabled))
     }
 }

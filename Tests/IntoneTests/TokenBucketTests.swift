@@ -5,16 +5,24 @@ import Testing
 
 /// The gate's Lua script against a real redis-server: the arithmetic of the buckets.
 @Suite(.redisServer) struct TokenBucketTests {
-    func makeGate(_ keys: QueueKeys, user: RateLimit, on connection: RedisConnection) throws -> TokenBucketGate {
+    /// A gate and its script, called as the worker calls it.
+    struct Gate {
+        let gate: TokenBucketGate
         let script = RedisScript(name: "token bucket", source: TokenBucketScript.source)
-        try script.load(on: connection)
-        return TokenBucketGate(keys: keys, userLimit: user, script: script)
+
+        func check(_ tickets: [TokenBucketGate.Ticket], on connection: RedisConnection) throws -> [TokenBucketGate.Verdict] {
+            try gate.check(tickets, script: script, on: connection)
+        }
+    }
+
+    func makeGate(_ keys: QueueKeys, user: RateLimit, on connection: RedisConnection) throws -> Gate {
+        Gate(gate: TokenBucketGate(keys: keys, userLimit: user))
     }
 
     func ticket(_ job: String, agent: String = "a1", user: String = "u1", limit: RateLimit = RateLimit(perSecond: 1000, burst: 1000))
         -> TokenBucketGate.Ticket
     {
-        .init(jobID: job, agentID: agent, userID: user, agentLimit: limit)
+        .init(jobID: ByteString(job), agentID: ByteString(agent), userID: ByteString(user), agentLimit: limit)
     }
 
     func tokens(_ key: String, on connection: RedisConnection) throws -> Double {
@@ -28,11 +36,11 @@ import Testing
         let verdicts = try gate.check((1...5).map { ticket("j\($0)") }, on: connection)
         #expect(Array(verdicts.prefix(3)) == [.admitted, .admitted, .admitted])
         for verdict in verdicts.suffix(2) {
-            guard case .refused(let wait, let limit) = verdict else {
+            guard case .refused(let wait, let scope) = verdict else {
                 Issue.record("expected a refusal, got \(verdict)")
                 continue
             }
-            #expect(limit == "user")
+            #expect(scope == .user)
             #expect(wait > 0 && wait <= 1000)
         }
     }
@@ -41,24 +49,24 @@ import Testing
         let keys = try uniqueQueue()
         let connection = try TestRedis.connect()
         // Refills so slow that the test's own duration cannot add a token.
-        let slow = RateLimit(perSecond: 0.0001, burst: 2)
-        let gate = try makeGate(keys, user: RateLimit(perSecond: 0.0001, burst: 10), on: connection)
+        let slow = RateLimit(perSecond: 0.001, burst: 2)
+        let gate = try makeGate(keys, user: RateLimit(perSecond: 0.001, burst: 10), on: connection)
         let verdicts = try gate.check((1...4).map { ticket("j\($0)", limit: slow) }, on: connection)
         #expect(verdicts[0] == .admitted && verdicts[1] == .admitted)
-        guard case .refused(_, "agent") = verdicts[2] else {
+        guard case .refused(_, .agent) = verdicts[2] else {
             Issue.record("expected the agent to refuse: \(verdicts)")
             return
         }
         #expect(abs(try tokens(keys.userBucket("u1"), on: connection) - 8) < 0.01, "refused jobs took no user token")
 
-        let userGate = try makeGate(keys, user: RateLimit(perSecond: 0.0001, burst: 1), on: connection)
+        let userGate = try makeGate(keys, user: RateLimit(perSecond: 0.001, burst: 1), on: connection)
         let second = try userGate.check(
             [
-                ticket("k1", agent: "a2", user: "u2", limit: RateLimit(perSecond: 0.0001, burst: 5)),
-                ticket("k2", agent: "a2", user: "u2", limit: RateLimit(perSecond: 0.0001, burst: 5)),
+                ticket("k1", agent: "a2", user: "u2", limit: RateLimit(perSecond: 0.001, burst: 5)),
+                ticket("k2", agent: "a2", user: "u2", limit: RateLimit(perSecond: 0.001, burst: 5)),
             ], on: connection)
         #expect(second[0] == .admitted)
-        guard case .refused(_, "user") = second[1] else {
+        guard case .refused(_, .user) = second[1] else {
             Issue.record("expected the user to refuse: \(second)")
             return
         }
@@ -71,7 +79,7 @@ import Testing
         let gate = try makeGate(keys, user: RateLimit(perSecond: 10, burst: 1), on: connection)
         let first = try gate.check([ticket("a"), ticket("b")], on: connection)
         #expect(first[0] == .admitted)
-        guard case .refused(let wait, "user") = first[1] else {
+        guard case .refused(let wait, .user) = first[1] else {
             Issue.record("expected the user to refuse: \(first)")
             return
         }
@@ -104,10 +112,35 @@ import Testing
     @Test func scriptCacheFlushDoesNotDoubleCharge() throws {
         let keys = try uniqueQueue()
         let connection = try TestRedis.connect()
-        let gate = try makeGate(keys, user: RateLimit(perSecond: 0.0001, burst: 5), on: connection)
+        let gate = try makeGate(keys, user: RateLimit(perSecond: 0.001, burst: 5), on: connection)
         #expect(try gate.check([ticket("j1"), ticket("j2")], on: connection) == [.admitted, .admitted])
         try connection.command("SCRIPT", "FLUSH")
         #expect(try gate.check([ticket("j3"), ticket("j4")], on: connection) == [.admitted, .admitted])
         #expect(abs(try tokens(keys.userBucket("u1"), on: connection) - 1) < 0.01, "four jobs took exactly four tokens")
+    }
+
+    /// Rates and bursts outside the bounds are refused where they are parsed; the script
+    /// clamps what it writes as well, so even a bucket stored by an older worker with a
+    /// tiny rate cannot give a key without a TTL or a negative retry time.
+    @Test func boundsHoldInTheParserAndTheScript() throws {
+        #expect(throws: ConfigurationError.self) { try RateLimit(parsing: "0.00000000000000000001/s burst 1") }
+        #expect(throws: ConfigurationError.self) { try RateLimit(parsing: "5/s burst 0") }
+        #expect(throws: ConfigurationError.self) { try RateLimit(parsing: "2000000000/s burst 1") }
+        #expect(throws: ConfigurationError.self) { try RateLimit(parsing: "1/s burst 2000000000") }
+        #expect(try RateLimit(parsing: "0.001/s burst 1000000000") == RateLimit(perSecond: 0.001, burst: 1_000_000_000))
+
+        let keys = try uniqueQueue()
+        let connection = try TestRedis.connect()
+        let gate = try makeGate(keys, user: RateLimit(perSecond: 1, burst: 5), on: connection)
+        let tiny = RateLimit(perSecond: 1e-20, burst: 1)
+        let verdicts = try gate.check([ticket("t1", limit: tiny), ticket("t2", limit: tiny)], on: connection)
+        #expect(verdicts[0] == .admitted)
+        guard case .refused(let wait, .agent) = verdicts[1] else {
+            Issue.record("expected the agent to refuse: \(verdicts)")
+            return
+        }
+        #expect(wait > 0 && wait <= 1_000_000_000_000, "the retry time is clamped, never negative")
+        let ttl = try #require(try connection.command("PTTL", .string(keys.agentBucket("a1"))).integer)
+        #expect(ttl > 0, "the bucket keeps a TTL")
     }
 }

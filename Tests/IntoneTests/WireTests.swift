@@ -36,9 +36,12 @@ import Testing
     @Test func synthesizerFramesRoundTrip() throws {
         let messages: [SynthesizerWire.Message] = [
             .request(SpeechRequest(text: "Grüße, 世界", voice: "de+f3", rate: 210, pitch: 7)),
+            .request(SpeechRequest(text: "Streamed.", voice: "en", rate: 175, pitch: 50, streamed: true)),
             .audio(
                 RenderedAudio(
-                    wav: [1, 2, 3, 0, 255], sampleRate: 22050, sampleCount: 2, synthesisMicroseconds: 6100, encodingMicroseconds: 300)),
+                    bytes: [1, 2, 3, 0, 255], format: "pcm_16000", contentType: "audio/pcm;rate=16000", sampleRate: 16000, sampleCount: 2,
+                    synthesisMicroseconds: 6100, encodingMicroseconds: 300)),
+            .chunk([0, 1, 2, 255]),
             .failure(SynthesisError(.unknownVoice, "no such voice")),
             .ready(
                 sampleRate: 22050,

@@ -1,9 +1,6 @@
 /// Reads and writes an agent's settings hash, validating every value first.
 public struct AgentAdmin {
-    public enum Field: String, CaseIterable, Sendable {
-        case tts, voice, rate, pitch, keywords
-        case rateLimit = "rate_limit"
-    }
+    public typealias Field = AgentSettings.Field
 
     public let keys: QueueKeys
 
@@ -20,44 +17,25 @@ public struct AgentAdmin {
         return fields
     }
 
-    /// Checks values as the worker reads them; the message names the field and what it accepts.
+    /// Checks values with the worker's own validator (`AgentSettings.check`); the message
+    /// names the flag and what it accepts.
     public static func validate(_ values: [Field: String], catalog: VoiceCatalog?) throws(ConfigurationError) -> [Field: String] {
         var clean: [Field: String] = [:]
-        for (field, raw) in values {
-            let value = raw.trimmed
-            switch field {
-            case .tts:
-                guard AgentSettings.Speech(rawValue: value.lowercased()) != nil else {
-                    throw ConfigurationError("--tts '\(raw)' must be on, off or keywords")
-                }
-                clean[field] = value.lowercased()
-            case .voice:
-                guard !value.isEmpty, catalog?.contains(value) ?? true else {
-                    throw ConfigurationError("--voice '\(raw)' is not an espeak-ng voice (see `intone voices`)")
-                }
-                clean[field] = value
-            case .rate:
-                guard let rate = Int(value), AgentSettings.rateRange.contains(rate) else {
-                    throw ConfigurationError("--rate '\(raw)' must be a whole number from 80 to 450")
-                }
-                clean[field] = String(rate)
-            case .pitch:
-                guard let pitch = Int(value), AgentSettings.pitchRange.contains(pitch) else {
-                    throw ConfigurationError("--pitch '\(raw)' must be a whole number from 0 to 99")
-                }
-                clean[field] = String(pitch)
-            case .keywords:
-                let words = value.split(separator: ",").map { $0.trimmed }.filter { !$0.isEmpty }
-                clean[field] = words.joined(separator: ",")
-            case .rateLimit:
-                do {
-                    clean[field] = try RateLimit(parsing: value).description
-                } catch {
-                    throw ConfigurationError("--rate-limit: \(error.message)")
-                }
+        for (field, raw) in values.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            switch AgentSettings.check(field, raw, catalog: catalog) {
+            case .success(let value): clean[field] = value
+            case .failure(let error): throw ConfigurationError("--\(String(field.rawValue.map { $0 == "_" ? "-" : $0 })): \(error.message)")
             }
         }
         return clean
+    }
+
+    /// What the worker will use for this agent: the stored fields read by the worker's own
+    /// parser, with the problems it would log (bad values fall back to defaults).
+    public static func effective(_ stored: [String: String], defaultTTS: AgentSettings.Speech, catalog: VoiceCatalog?) -> (
+        settings: AgentSettings, problems: [String]
+    ) {
+        AgentSettings.parse(stored, defaultTTS: defaultTTS, catalog: catalog)
     }
 
     public func set(_ agent: String, _ values: [Field: String], on connection: RedisConnection) throws(RedisError) {

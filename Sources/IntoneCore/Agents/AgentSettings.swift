@@ -11,6 +11,8 @@ public struct AgentSettings: Sendable, Equatable {
     public var keywords: [String]
     /// Overrides the worker's agent bucket when set (`rate_limit` field).
     public var rateLimit: RateLimit?
+    /// Stream the audio of this agent's replies (`stream on`), unless a job says `stream 0`.
+    public var stream: Bool
 
     public static let defaultVoice = "en"
     public static let defaultRate = 175
@@ -20,7 +22,7 @@ public struct AgentSettings: Sendable, Equatable {
 
     public init(
         tts: Speech, voice: String = defaultVoice, rate: Int = defaultRate, pitch: Int = defaultPitch,
-        keywords: [String] = [], rateLimit: RateLimit? = nil
+        keywords: [String] = [], rateLimit: RateLimit? = nil, stream: Bool = false
     ) {
         self.tts = tts
         self.voice = voice
@@ -28,51 +30,82 @@ public struct AgentSettings: Sendable, Equatable {
         self.pitch = pitch
         self.keywords = keywords
         self.rateLimit = rateLimit
+        self.stream = stream
+    }
+
+    /// The fields of an agent hash, as the contract and `intone agent set` name them.
+    public enum Field: String, CaseIterable, Sendable {
+        case tts, voice, rate, pitch, keywords
+        case rateLimit = "rate_limit"
+        case stream
+    }
+
+    /// Checks one field's value as the worker reads it and returns it in its stored form
+    /// (`intone agent set` stores that; the worker applies it). The one validator for
+    /// agent settings: the worker and the admin commands both use it.
+    public static func check(_ field: Field, _ raw: String, catalog: VoiceCatalog?) -> Result<String, AgentSettingsError> {
+        let value = raw.trimmed
+        func refuse(_ accepts: String) -> Result<String, AgentSettingsError> {
+            .failure(AgentSettingsError(field: field, value: raw, accepts: accepts))
+        }
+        switch field {
+        case .tts:
+            guard let tts = Speech(rawValue: value.lowercased()) else { return refuse("on, off or keywords") }
+            return .success(tts.rawValue)
+        case .voice:
+            guard !value.isEmpty, catalog?.contains(value) ?? true else { return refuse("an espeak-ng voice (see `intone voices`)") }
+            return .success(value)
+        case .rate:
+            guard let rate = Int(value), rateRange.contains(rate) else { return refuse("a whole number from 80 to 450") }
+            return .success(String(rate))
+        case .pitch:
+            guard let pitch = Int(value), pitchRange.contains(pitch) else { return refuse("a whole number from 0 to 99") }
+            return .success(String(pitch))
+        case .keywords:
+            return .success(value.split(separator: ",").map { $0.trimmed }.filter { !$0.isEmpty }.joined(separator: ","))
+        case .rateLimit:
+            do {
+                return .success(try RateLimit(parsing: value).description)
+            } catch {
+                return refuse(RateLimit.accepted)
+            }
+        case .stream:
+            switch value.lowercased() {
+            case "on", "1": return .success("on")
+            case "off", "0": return .success("off")
+            default: return refuse("on or off")
+            }
+        }
     }
 
     /// Reads the hash's fields. A field with a bad value keeps its default, and the
-    /// problem is reported so the worker can tell the operator once.
+    /// problem is reported so the worker can tell the operator once; fields the contract
+    /// does not name are reported too.
     public static func parse(
         _ fields: [String: String], defaultTTS: Speech, catalog: VoiceCatalog?
     ) -> (settings: AgentSettings, problems: [String]) {
         var settings = AgentSettings(tts: defaultTTS)
         var problems: [String] = []
-        if let value = fields["tts"] {
-            if let tts = Speech(rawValue: value.lowercased().trimmed) {
-                settings.tts = tts
-            } else {
-                problems.append("tts '\(value)' is not on, off or keywords")
+        for (name, raw) in fields.sorted(by: { $0.key < $1.key }) {
+            guard let field = Field(rawValue: name) else {
+                problems.append("unknown field '\(DisplayText.escaped(name))' is ignored")
+                continue
             }
-        }
-        if let value = fields["voice"]?.trimmed, !value.isEmpty {
-            if catalog?.contains(value) ?? true {
-                settings.voice = value
-            } else {
-                problems.append("voice '\(value)' is not an espeak-ng voice")
-            }
-        }
-        if let value = fields["rate"] {
-            if let rate = Int(value.trimmed), rateRange.contains(rate) {
-                settings.rate = rate
-            } else {
-                problems.append("rate '\(value)' is not a number from 80 to 450")
-            }
-        }
-        if let value = fields["pitch"] {
-            if let pitch = Int(value.trimmed), pitchRange.contains(pitch) {
-                settings.pitch = pitch
-            } else {
-                problems.append("pitch '\(value)' is not a number from 0 to 99")
-            }
-        }
-        if let value = fields["keywords"] {
-            settings.keywords = value.split(separator: ",").map { $0.trimmed.lowercased() }.filter { !$0.isEmpty }
-        }
-        if let value = fields["rate_limit"], !value.trimmed.isEmpty {
-            do {
-                settings.rateLimit = try RateLimit(parsing: value)
-            } catch {
-                problems.append("rate_limit: \(error.message)")
+            // An empty voice or rate limit means "the default", as if the field were unset.
+            if field == .voice || field == .rateLimit, raw.trimmed.isEmpty { continue }
+            switch check(field, raw, catalog: catalog) {
+            case .failure(let error):
+                problems.append(error.message)
+            case .success(let value):
+                switch field {
+                case .tts: settings.tts = Speech(rawValue: value) ?? defaultTTS
+                case .voice: settings.voice = value
+                case .rate: settings.rate = Int(value) ?? defaultRate
+                case .pitch: settings.pitch = Int(value) ?? defaultPitch
+                case .keywords: settings.keywords = value.split(separator: ",").map { $0.lowercased() }
+                case .rateLimit: settings.rateLimit = try? RateLimit(parsing: value)
+                case .stream: settings.stream = value == "on"
+                }
             }
         }
         return (settings, problems)
@@ -110,4 +143,14 @@ extension StringProtocol {
         if first == startIndex, index(after: last) == endIndex, let whole = self as? String { return whole }
         return String(self[first...last])
     }
+}
+
+/// An agent setting's value that cannot be used: names the field and what it accepts.
+public struct AgentSettingsError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var field: AgentSettings.Field
+    public var value: String
+    public var accepts: String
+
+    public var message: String { "\(field.rawValue) '\(DisplayText.escaped(value))' must be \(accepts)" }
+    public var description: String { message }
 }

@@ -20,22 +20,26 @@ struct ConsumerHygiene {
     let consumer: String
     let script: RedisScript
 
-    /// Returns the names of the consumers removed.
-    func sweep(idleMilliseconds: Int, on connection: RedisConnection) throws(RedisError) -> [String] {
-        for attempt in 0..<2 {
-            let reply = try connection.send(
-                RedisCommands(
-                    script.call(keys: [keys.jobs], arguments: [.string(QueueKeys.group), .integer(idleMilliseconds), .string(consumer)])))[
-                    0]
-            if let message = reply.errorMessage {
-                if message.hasPrefix("NOSCRIPT"), attempt == 0 {
-                    try script.load(on: connection)
-                    continue
-                }
-                throw RedisError(.server, "consumer hygiene: \(message)")
-            }
-            return (reply.array ?? []).compactMap(\.string)
+    /// The sweep, as a segment; its output is the names of the consumers removed, or nil
+    /// when Redis had lost the script (the call did not run).
+    func sweep(idleMilliseconds: Int) -> ConsumerSweep {
+        ConsumerSweep(
+            words: script.call(
+                keys: [.string(keys.jobs)], arguments: [.string(QueueKeys.group), .integer(idleMilliseconds), .string(consumer)]))
+    }
+}
+
+struct ConsumerSweep: RedisSegment {
+    let words: [RedisArgument]
+
+    func encode(into commands: inout RedisCommands) { commands.append(words) }
+
+    func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> [String]? {
+        let reply = replies[replies.startIndex]
+        if let error = reply.error(command: "consumer hygiene script") {
+            if error.code == .noScript { return nil }
+            throw error
         }
-        return []
+        return (reply.array ?? []).compactMap(\.string)
     }
 }

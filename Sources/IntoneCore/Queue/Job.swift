@@ -61,6 +61,9 @@ public enum JobErrorCode: String, Sendable, CaseIterable {
     case synthesisCrashed = "synthesis_crashed"
     case synthesisTimeout = "synthesis_timeout"
     case tooManyAttempts = "too_many_attempts"
+    /// Added by this implementation: the job's agent or user token bucket key holds a value
+    /// of another type (set by hand), so the job cannot be gated; its batch-mates are.
+    case badRateLimitKey = "bad_rate_limit_key"
 }
 
 /// A job refused or failed: its stable code and a sentence for people.

@@ -2,11 +2,12 @@
 public enum JobPlan: Sendable, Equatable {
     /// Speak it, once both buckets admit it.
     case speak(SpeechRequest, agentLimit: RateLimit)
-    /// Answer with text only: `agent_disabled` or `no_keyword`; no token is taken.
-    case textOnly(reason: String)
+    /// Answer with text only; no token is taken.
+    case textOnly(TextOnlyReason)
     /// `expires_at` has passed: no rendering.
     case expired
 
+    /// `nowMilliseconds` is Redis's clock, as the worker last read it.
     public static func make(
         for job: ValidJob, settings: AgentSettings, agentLimit: RateLimit, nowMilliseconds: Int64
     ) -> JobPlan {
@@ -15,9 +16,9 @@ public enum JobPlan: Sendable, Equatable {
         }
         switch settings.tts {
         case .off:
-            return .textOnly(reason: "agent_disabled")
+            return .textOnly(.agentDisabled)
         case .keywords:
-            guard settings.keywordOccurs(in: job.prompt ?? job.text) else { return .textOnly(reason: "no_keyword") }
+            guard settings.keywordOccurs(in: job.prompt ?? job.text) else { return .textOnly(.noKeyword) }
         case .on:
             break
         }
@@ -25,7 +26,8 @@ public enum JobPlan: Sendable, Equatable {
             text: job.text,
             voice: job.voice ?? settings.voice,
             rate: job.rate ?? settings.rate,
-            pitch: job.pitch ?? settings.pitch
+            pitch: job.pitch ?? settings.pitch,
+            streamed: job.stream ?? settings.stream
         )
         return .speak(request, agentLimit: settings.rateLimit ?? agentLimit)
     }

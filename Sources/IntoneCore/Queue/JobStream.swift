@@ -1,5 +1,6 @@
-/// The jobs stream seen through the `workers` consumer group, as one consumer.
-public struct JobStream {
+/// The jobs stream seen through the `workers` consumer group, as one consumer: each
+/// operation is a pipeline segment, so that reads ride in the worker's round trips.
+public struct JobStream: Sendable {
     public let keys: QueueKeys
     public let consumer: String
 
@@ -13,121 +14,72 @@ public struct JobStream {
         public var jobs: [Job] = []
         public var vanished: [String] = []
         public var isEmpty: Bool { jobs.isEmpty && vanished.isEmpty }
+
+        public init(jobs: [Job] = [], vanished: [String] = []) {
+            self.jobs = jobs
+            self.vanished = vanished
+        }
     }
 
     /// Creates the group at the start of the stream (MKSTREAM); an existing group is fine.
     /// Starting at `0`, not `$`, keeps jobs that producers added before any worker ran.
+    /// A Redis at `maxmemory` answers OOM even when the group exists, so then the group
+    /// is looked up instead.
     public func createGroup(on connection: RedisConnection) throws(RedisError) {
         let reply = try connection.send(
             RedisCommands(["XGROUP", "CREATE", .string(keys.jobs), .string(QueueKeys.group), "0", "MKSTREAM"]))[0]
-        if let message = reply.errorMessage, !message.hasPrefix("BUSYGROUP") {
-            throw RedisError(.server, "XGROUP CREATE \(keys.jobs): \(message)")
+        guard let error = reply.error(command: "XGROUP CREATE \(keys.jobs)") else { return }
+        switch error.code {
+        case .busyGroup: return
+        case .outOfMemory:
+            let groups = try connection.send(RedisCommands(["XINFO", "GROUPS", .string(keys.jobs)]))[0]
+            let names = (groups.array ?? []).compactMap { group in group.pairs?.first { $0.0 == "name" }?.1.string }
+            if names.contains(QueueKeys.group) { return }
+            throw error
+        default: throw error
         }
     }
 
-    /// Reads new jobs, waiting up to `blockMilliseconds` for the first.
-    public func readNew(count: Int, blockMilliseconds: Int, on connection: RedisConnection) throws(RedisError) -> Batch {
-        try read(id: ">", count: count, block: blockMilliseconds, on: connection)
+    /// New jobs (`>`), waiting up to `blockMilliseconds` for the first when given.
+    public func readNew(count: Int, blockMilliseconds: Int?) -> JobRead {
+        JobRead(stream: self, id: ">", count: count, blockMilliseconds: blockMilliseconds)
     }
 
-    /// Reads this consumer's own pending jobs (delivered before, never acknowledged),
-    /// with their delivery counts from the pending list.
-    public func readOwnPending(count: Int, on connection: RedisConnection) throws(RedisError) -> Batch {
-        var batch = try read(id: "0", count: count, block: nil, on: connection)
-        // Re-reading with id 0 counted as a delivery (Redis 7.0); XPENDING now holds it.
-        try attachDeliveryCounts(to: &batch, on: connection)
-        return batch
+    /// This consumer's own pending jobs (delivered before, never acknowledged) after the
+    /// entry id `after`: a previous life's unfinished work. Redis 7.0 counts this read as
+    /// a delivery, as it should: the previous life died holding them.
+    public func readOwnPending(count: Int, after: String = "0") -> JobRead {
+        JobRead(stream: self, id: after, count: count, blockMilliseconds: nil)
     }
 
-    /// Where a take-over scan of the pending list stands; `0-0` starts it again.
-    public struct ClaimCursor: Sendable, Equatable {
-        public var position = "0-0"
-        public var isAtStart: Bool { position == "0-0" }
-        public init() {}
+    /// The deliveries so far of entries this consumer holds (`XPENDING` over their range).
+    public func deliveryCounts(of ids: [String]) -> DeliveryCounts {
+        DeliveryCounts(stream: self, ids: ids)
     }
 
-    /// Takes over entries that have been pending longer than `minimumIdle` (their
-    /// holder died or is stuck: a live worker keeps its entries fresh), scanning
-    /// from `cursor` (XAUTOCLAIM). Entries deleted from the stream while pending come
-    /// back as `vanished`; Redis 7.0 has already removed them from the pending list.
-    public func claimIdle(
-        minimumIdleMilliseconds: Int, count: Int, cursor: inout ClaimCursor, on connection: RedisConnection
-    ) throws(RedisError) -> Batch {
-        let reply = try connection.command(
-            "XAUTOCLAIM", .string(keys.jobs), .string(QueueKeys.group), .string(consumer), .integer(minimumIdleMilliseconds),
-            .string(cursor.position), "COUNT", .integer(count))
-        guard let parts = reply.array, parts.count >= 2, let next = parts[0].string else {
-            throw RedisError.unexpected("XAUTOCLAIM", reply)
-        }
-        cursor.position = next
-        var batch = try Self.parseEntries(parts[1], command: "XAUTOCLAIM")
-        if parts.count >= 3, let deleted = parts[2].array {
-            batch.vanished += deleted.compactMap(\.string)
-        }
-        try attachDeliveryCounts(to: &batch, on: connection)
-        return batch
+    /// Takes over entries pending longer than `minimumIdleMilliseconds` (their holder died
+    /// or is stuck: a live worker keeps its entries fresh), scanning from `cursor`.
+    public func claimIdle(minimumIdleMilliseconds: Int, count: Int, cursor: String) -> IdleClaim {
+        IdleClaim(stream: self, minimumIdleMilliseconds: minimumIdleMilliseconds, count: count, cursor: cursor)
     }
 
     /// Resets the idle time of entries this consumer holds, so that no other replica
-    /// takes them over while they are still being rendered (XCLAIM … JUSTID does not
-    /// count a delivery).
-    public func keepFresh(_ ids: [String], on connection: RedisConnection) throws(RedisError) {
-        guard !ids.isEmpty else { return }
-        try connection.command(
+    /// takes them over while they are in hand (`XCLAIM … JUSTID` counts no delivery).
+    public func keepFresh(_ ids: [String]) -> RedisCommandSegment {
+        RedisCommandSegment(
             ["XCLAIM", .string(keys.jobs), .string(QueueKeys.group), .string(consumer), "0"] + ids.map { .string($0) } + ["JUSTID"])
     }
 
     /// Makes entries this consumer holds but will not finish claimable by any other
-    /// replica at once, by back-dating their last delivery (used at shutdown).
-    public func release(_ ids: [String], on connection: RedisConnection) throws(RedisError) {
-        guard !ids.isEmpty else { return }
-        try connection.command(
+    /// replica at once, by back-dating their last delivery (at shutdown).
+    public func release(_ ids: [String]) -> RedisCommandSegment {
+        RedisCommandSegment(
             ["XCLAIM", .string(keys.jobs), .string(QueueKeys.group), .string(consumer), "0"] + ids.map { .string($0) }
                 + ["IDLE", .integer(Self.releasedIdleMilliseconds), "JUSTID"])
     }
 
     /// A day: longer than any claim time a deployment would use.
     static let releasedIdleMilliseconds = 86_400_000
-
-    /// Sets each job's `attempts` from the pending list (deliveries so far).
-    private func attachDeliveryCounts(to batch: inout Batch, on connection: RedisConnection) throws(RedisError) {
-        guard let first = batch.jobs.first?.entryID, let last = batch.jobs.last?.entryID else { return }
-        let reply = try connection.command(
-            "XPENDING", .string(keys.jobs), .string(QueueKeys.group), .string(first), .string(last), .integer(batch.jobs.count * 2 + 16),
-            .string(consumer))
-        var deliveries: [String: Int] = [:]
-        for entry in reply.array ?? [] {
-            if let fields = entry.array, fields.count >= 4, let id = fields[0].string, let count = fields[3].integer {
-                deliveries[id] = Int(count)
-            }
-        }
-        for index in batch.jobs.indices {
-            batch.jobs[index].attempts = deliveries[batch.jobs[index].entryID] ?? 1
-        }
-    }
-
-    private func read(id: String, count: Int, block: Int?, on connection: RedisConnection) throws(RedisError) -> Batch {
-        try parseRead(try connection.send(readCommand(id: id, count: count, block: block))[0])
-    }
-
-    /// The XREADGROUP of new jobs, for a pipeline that carries other commands before it;
-    /// without `blockMilliseconds` it returns at once, with whatever is there.
-    public func readNewCommand(count: Int, blockMilliseconds: Int?) -> RedisCommands {
-        readCommand(id: ">", count: count, block: blockMilliseconds)
-    }
-
-    private func readCommand(id: String, count: Int, block: Int?) -> RedisCommands {
-        var words: [RedisArgument] = ["XREADGROUP", "GROUP", .string(QueueKeys.group), .string(consumer), "COUNT", .integer(count)]
-        if let block { words += ["BLOCK", .integer(block)] }
-        words += ["STREAMS", .string(keys.jobs), .string(id)]
-        return RedisCommands(words)
-    }
-
-    /// The jobs of an XREADGROUP reply; an error reply throws.
-    public func parseRead(_ reply: RedisReply) throws(RedisError) -> Batch {
-        if let message = reply.errorMessage { throw RedisError(.server, "XREADGROUP: \(message)") }
-        return try Self.parse(reply)
-    }
 
     /// `[[stream, [[id, [field, value, …]] | [id, nil], …]]]`, or nil when nothing came.
     static func parse(_ reply: RedisReply) throws(RedisError) -> Batch {
@@ -167,6 +119,130 @@ public struct JobStream {
                 index += 2
             }
             batch.jobs.append(Job(entryID: id, fields: fields))
+        }
+        return batch
+    }
+}
+
+/// `XREADGROUP GROUP workers <consumer> COUNT n [BLOCK ms] STREAMS <jobs> <id>`.
+public struct JobRead: RedisSegment {
+    public let stream: JobStream
+    public let id: String
+    public let count: Int
+    public let blockMilliseconds: Int?
+
+    public func encode(into commands: inout RedisCommands) {
+        var words: [RedisArgument] = [
+            "XREADGROUP", "GROUP", .string(QueueKeys.group), .string(stream.consumer), "COUNT", .integer(count),
+        ]
+        if let blockMilliseconds { words += ["BLOCK", .integer(blockMilliseconds)] }
+        words += ["STREAMS", .string(stream.keys.jobs), .string(id)]
+        commands.append(words)
+    }
+
+    public func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> JobStream.Batch {
+        let reply = replies[replies.startIndex]
+        if let error = reply.error(command: "XREADGROUP") { throw error }
+        return try JobStream.parse(reply)
+    }
+}
+
+/// `XPENDING <jobs> workers <first> <last> <n> <consumer>`: how often each entry was
+/// delivered.
+public struct DeliveryCounts: RedisSegment {
+    public let stream: JobStream
+    public let ids: [String]
+
+    public func encode(into commands: inout RedisCommands) {
+        let sorted = ids.sorted { (Job.milliseconds(ofEntryID: $0) ?? 0, $0) < (Job.milliseconds(ofEntryID: $1) ?? 0, $1) }
+        commands.append(
+            "XPENDING", .string(stream.keys.jobs), .string(QueueKeys.group), .string(sorted.first ?? "-"), .string(sorted.last ?? "+"),
+            .integer(ids.count * 2 + 16), .string(stream.consumer))
+    }
+
+    public func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> [String: Int] {
+        let reply = replies[replies.startIndex]
+        if let error = reply.error(command: "XPENDING") { throw error }
+        var deliveries: [String: Int] = [:]
+        for entry in reply.array ?? [] {
+            if let fields = entry.array, fields.count >= 4, let id = fields[0].string, let count = fields[3].integer {
+                deliveries[id] = Int(count)
+            }
+        }
+        return deliveries
+    }
+}
+
+/// `XAUTOCLAIM`: entries idle past the claim time, now this consumer's. Entries deleted
+/// from the stream while pending come back as `vanished` (Redis 7.0 has already removed
+/// them from the pending list).
+public struct IdleClaim: RedisSegment {
+    public let stream: JobStream
+    public let minimumIdleMilliseconds: Int
+    public let count: Int
+    public let cursor: String
+
+    public func encode(into commands: inout RedisCommands) {
+        commands.append(
+            "XAUTOCLAIM", .string(stream.keys.jobs), .string(QueueKeys.group), .string(stream.consumer),
+            .integer(minimumIdleMilliseconds), .string(cursor), "COUNT", .integer(count))
+    }
+
+    public func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> (batch: JobStream.Batch, cursor: String) {
+        let reply = replies[replies.startIndex]
+        if let error = reply.error(command: "XAUTOCLAIM") { throw error }
+        guard let parts = reply.array, parts.count >= 2, let next = parts[0].string else {
+            throw RedisError.unexpected("XAUTOCLAIM", reply)
+        }
+        var batch = try JobStream.parseEntries(parts[1], command: "XAUTOCLAIM")
+        if parts.count >= 3, let deleted = parts[2].array {
+            batch.vanished += deleted.compactMap(\.string)
+        }
+        return (batch, next)
+    }
+}
+
+/// `XPENDING <jobs> workers - + <n> <consumer>`: the entries this consumer holds, with
+/// their deliveries. After a reconnect it finds entries whose read came back lost.
+public struct OwnPendingList: RedisSegment {
+    public let stream: JobStream
+    public let count: Int
+
+    public func encode(into commands: inout RedisCommands) {
+        commands.append("XPENDING", .string(stream.keys.jobs), .string(QueueKeys.group), "-", "+", .integer(count), .string(stream.consumer))
+    }
+
+    public func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> [(id: String, deliveries: Int)] {
+        let reply = replies[replies.startIndex]
+        if let error = reply.error(command: "XPENDING") { throw error }
+        return (reply.array ?? []).compactMap { entry in
+            guard let fields = entry.array, fields.count >= 4, let id = fields[0].string, let count = fields[3].integer else { return nil }
+            return (id, Int(count))
+        }
+    }
+}
+
+/// `XRANGE <jobs> <id> <id>` for each id: entries' fields, read without a delivery.
+public struct EntryFetch: RedisSegment {
+    public let stream: JobStream
+    /// Entry id → deliveries so far.
+    public let deliveries: [(id: String, deliveries: Int)]
+
+    public func encode(into commands: inout RedisCommands) {
+        for (id, _) in deliveries { commands.append("XRANGE", .string(stream.keys.jobs), .string(id), .string(id)) }
+    }
+
+    public func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> JobStream.Batch {
+        var batch = JobStream.Batch()
+        for ((id, count), reply) in zip(deliveries, replies) {
+            if let error = reply.error(command: "XRANGE") { throw error }
+            let found = try JobStream.parseEntries(reply, command: "XRANGE")
+            if var job = found.jobs.first {
+                job.attempts = count
+                batch.jobs.append(job)
+            } else {
+                batch.vanished.append(id)
+            }
         }
         return batch
     }

@@ -1,17 +1,41 @@
 /// A job whose fields passed the contract's checks, ready for a decision.
+///
+/// Ids and keys are bytes (`ByteString`): they are compared and echoed exactly as the
+/// producer wrote them, valid UTF-8 or not.
 public struct ValidJob: Sendable, Equatable {
-    public var jobID: String
-    public var agentID: String
-    public var userID: String
+    public var jobID: ByteString
+    public var agentID: ByteString
+    public var userID: ByteString
     /// Trimmed, with control characters removed.
     public var text: String
     public var voice: String?
     public var rate: Int?
     public var pitch: Int?
     public var prompt: String?
-    public var replyTo: String?
+    public var replyTo: ByteString?
     public var expiresAtMilliseconds: Int64?
-    public var traceparent: String?
+    public var traceparent: ByteString?
+    /// `stream`: `1` or `0` when the job says so (nil: the agent's setting applies).
+    public var stream: Bool?
+
+    public init(
+        jobID: ByteString, agentID: ByteString, userID: ByteString, text: String, voice: String? = nil, rate: Int? = nil,
+        pitch: Int? = nil, prompt: String? = nil, replyTo: ByteString? = nil, expiresAtMilliseconds: Int64? = nil,
+        traceparent: ByteString? = nil, stream: Bool? = nil
+    ) {
+        self.jobID = jobID
+        self.agentID = agentID
+        self.userID = userID
+        self.text = text
+        self.voice = voice
+        self.rate = rate
+        self.pitch = pitch
+        self.prompt = prompt
+        self.replyTo = replyTo
+        self.expiresAtMilliseconds = expiresAtMilliseconds
+        self.traceparent = traceparent
+        self.stream = stream
+    }
 }
 
 /// The contract's checks on a job's fields. Pure: no Redis, no clock.
@@ -37,11 +61,10 @@ public struct JobValidation: Sendable {
     private func check(_ job: Job) throws(JobFailure) -> ValidJob {
         if let version = job.value("v"), version != Array("1".utf8) {
             throw JobFailure(
-                .unsupportedVersion,
-                "contract version '\(String(decoding: version, as: UTF8.self))' is not supported; this worker speaks v1")
+                .unsupportedVersion, "contract version '\(DisplayText.escaped(version))' is not supported; this worker speaks v1")
         }
-        let agentID = try required("agent_id", job)
-        let userID = try required("user_id", job)
+        let agentID = try requiredID("agent_id", job)
+        let userID = try requiredID("user_id", job)
         guard let rawText = job.value("text") else {
             throw JobFailure(.missingField, "the job has no 'text' field")
         }
@@ -55,16 +78,16 @@ public struct JobValidation: Sendable {
         guard !text.isEmpty else {
             throw JobFailure(.emptyText, "text is empty once trimmed")
         }
-        var valid = ValidJob(jobID: try optional("job_id", job) ?? job.entryID, agentID: agentID, userID: userID, text: text)
-        guard !valid.jobID.isEmpty else { throw JobFailure(.missingField, "'job_id' is empty") }
-        // Ids become parts of Redis keys; a megabyte id would make megabyte keys.
-        for (name, value) in [("job_id", valid.jobID), ("agent_id", agentID), ("user_id", userID)] where value.utf8.count > Self.maxIDBytes
-        {
-            throw JobFailure(.badParameter, "\(name) is \(value.utf8.count) bytes; the limit is \(Self.maxIDBytes)")
+        var jobID = ByteString(job.entryID)
+        if let given = job.value("job_id") {
+            guard !given.isEmpty else { throw JobFailure(.missingField, "'job_id' is empty") }
+            try checkLength("job_id", given)
+            jobID = ByteString(given)
         }
+        var valid = ValidJob(jobID: jobID, agentID: agentID, userID: userID, text: text)
         if let voice = try optional("voice", job)?.trimmed, !voice.isEmpty {
             guard catalog?.contains(voice) ?? true else {
-                throw JobFailure(.unknownVoice, "espeak-ng has no voice '\(voice)' (see `intone voices`)")
+                throw JobFailure(.unknownVoice, "espeak-ng has no voice '\(DisplayText.escaped(voice))' (see `intone voices`)")
             }
             valid.voice = voice
         }
@@ -74,30 +97,56 @@ public struct JobValidation: Sendable {
         if let prompt = valid.prompt, prompt.utf8.count > maxTextBytes {
             throw JobFailure(.badParameter, "prompt is \(prompt.utf8.count) bytes; the limit is \(maxTextBytes), as for the text")
         }
-        if let replyTo = try optional("reply_to", job), !replyTo.isEmpty {
-            guard keys.acceptsReplyTo(replyTo) else {
+        if let replyTo = job.value("reply_to"), !replyTo.isEmpty {
+            let key = ByteString(replyTo)
+            guard keys.acceptsReplyTo(key) else {
                 throw JobFailure(
                     .badReplyTo,
-                    "reply_to '\(replyTo)' must be a stream key of this queue, '\(keys.prefix)…', other than its jobs, dead letters, audio, agents, buckets or markers"
+                    "reply_to '\(key)' must be a stream key of this queue, '\(keys.prefix)…', other than its jobs, dead letters, audio, agents, buckets, markers or workers"
                 )
             }
-            valid.replyTo = replyTo
+            try checkLength("reply_to", replyTo, limit: keys.prefix.utf8.count + Self.maxIDBytes)
+            valid.replyTo = key
         }
         if let expires = try optional("expires_at", job)?.trimmed, !expires.isEmpty {
             guard let milliseconds = Int64(expires), milliseconds >= 0 else {
-                throw JobFailure(.badParameter, "expires_at '\(expires)' is not unix time in milliseconds")
+                throw JobFailure(.badParameter, "expires_at '\(DisplayText.escaped(expires))' is not unix time in milliseconds")
             }
             valid.expiresAtMilliseconds = milliseconds
         }
-        valid.traceparent = try optional("traceparent", job)
+        if let traceparent = job.value("traceparent") {
+            try checkLength("traceparent", traceparent)
+            valid.traceparent = ByteString(traceparent)
+        }
+        if let stream = job.value("stream") {
+            switch stream {
+            case Array("1".utf8): valid.stream = true
+            case Array("0".utf8): valid.stream = false
+            default: throw JobFailure(.badParameter, "stream '\(DisplayText.escaped(stream))' must be 1 or 0")
+            }
+        }
         return valid
     }
 
-    private func required(_ name: String, _ job: Job) throws(JobFailure) -> String {
-        guard let value = try optional(name, job), value.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
+    /// An id that must be there and not blank; any bytes, at most `maxIDBytes`.
+    private func requiredID(_ name: String, _ job: Job) throws(JobFailure) -> ByteString {
+        guard let value = job.value(name), value.contains(where: { !Self.isASCIIWhitespace($0) }) else {
             throw JobFailure(.missingField, "the job has no '\(name)' field")
         }
-        return value
+        try checkLength(name, value)
+        return ByteString(value)
+    }
+
+    /// Ids become parts of Redis keys, results and log lines; a megabyte id would make
+    /// megabyte keys.
+    private func checkLength(_ name: String, _ value: [UInt8], limit: Int = maxIDBytes) throws(JobFailure) {
+        guard value.count <= limit else {
+            throw JobFailure(.badParameter, "\(name) is \(value.count) bytes; the limit is \(limit)")
+        }
+    }
+
+    private static func isASCIIWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || (0x09...0x0D).contains(byte)
     }
 
     private func optional(_ name: String, _ job: Job) throws(JobFailure) -> String? {
@@ -111,7 +160,8 @@ public struct JobValidation: Sendable {
     private func number(_ name: String, _ job: Job, in range: ClosedRange<Int>) throws(JobFailure) -> Int? {
         guard let text = try optional(name, job)?.trimmed, !text.isEmpty else { return nil }
         guard let value = Int(text), range.contains(value) else {
-            throw JobFailure(.badParameter, "\(name) '\(text)' must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            throw JobFailure(
+                .badParameter, "\(name) '\(DisplayText.escaped(text))' must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return value
     }

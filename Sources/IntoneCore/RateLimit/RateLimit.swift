@@ -11,13 +11,20 @@ public struct RateLimit: Sendable, Equatable, CustomStringConvertible {
         self.burst = burst
     }
 
+    /// The rates and bursts accepted. Outside them the bucket's arithmetic stops being
+    /// meaningful: a refill of 10⁻²⁰/s would need a key TTL and a retry time beyond any
+    /// integer Redis or a client holds.
+    public static let rateRange = 0.001...1_000_000_000.0
+    public static let burstRange = 1...1_000_000_000
+    public static let accepted = "'R/s burst B' with R from 0.001 to 1000000000 and B from 1 to 1000000000, e.g. '20/s burst 40'"
+
     public init(parsing text: String) throws(ConfigurationError) {
         let words = text.lowercased().split(whereSeparator: { $0 == " " || $0 == "\t" })
         guard words.count == 3, words[0].hasSuffix("/s"), words[1] == "burst",
-            let rate = Double(words[0].dropLast(2)), rate > 0, rate.isFinite,
-            let burst = Int(words[2]), burst >= 1
+            let rate = Double(words[0].dropLast(2)), Self.rateRange.contains(rate),
+            let burst = Int(words[2]), Self.burstRange.contains(burst)
         else {
-            throw ConfigurationError("rate limit '\(text)' must look like '20/s burst 40' (rate > 0, burst ≥ 1)")
+            throw ConfigurationError("rate limit '\(DisplayText.escaped(text))' must be \(Self.accepted)")
         }
         self.init(perSecond: rate, burst: burst)
     }

@@ -1,19 +1,21 @@
-/// Gates a batch's speakable jobs through the token buckets in one pipelined round trip.
-public struct TokenBucketGate {
+/// Gates a batch's speakable jobs through the token buckets: one script call a batch.
+public struct TokenBucketGate: Sendable {
     public enum Verdict: Sendable, Equatable {
         case admitted
-        case refused(retryAfterMilliseconds: Int, limit: String)
+        case refused(retryAfterMilliseconds: Int, scope: RateLimitScope)
         /// The job id already has a result; no token was taken.
         case duplicate
+        /// The agent's or user's bucket key holds another type: this job cannot be gated.
+        case unusableBucket(scope: RateLimitScope)
     }
 
     public struct Ticket: Sendable {
-        public var jobID: String
-        public var agentID: String
-        public var userID: String
+        public var jobID: ByteString
+        public var agentID: ByteString
+        public var userID: ByteString
         public var agentLimit: RateLimit
 
-        public init(jobID: String, agentID: String, userID: String, agentLimit: RateLimit) {
+        public init(jobID: ByteString, agentID: ByteString, userID: ByteString, agentLimit: RateLimit) {
             self.jobID = jobID
             self.agentID = agentID
             self.userID = userID
@@ -23,30 +25,59 @@ public struct TokenBucketGate {
 
     let keys: QueueKeys
     let userLimit: RateLimit
-    let script: RedisScript
+    /// Whether the jobs' done markers live in the buckets' slot, so that the script can
+    /// skip jobs already answered (not so for a sharded queue in a cluster).
+    let checksMarkers: Bool
 
-    /// One script call for the whole batch. A call that found the script missing
-    /// (NOSCRIPT) did not run and took no token, so it is sent again after a reload.
-    public func check(_ tickets: [Ticket], on connection: RedisConnection) throws(RedisError) -> [Verdict] {
-        var commands = RedisCommands()
-        appendCall(tickets, to: &commands)
-        return try complete(tickets, try verdicts(tickets, commands.count == 0 ? nil : try connection.send(commands)[0]), on: connection)
+    public init(keys: QueueKeys, userLimit: RateLimit, checksMarkers: Bool = true) {
+        self.keys = keys
+        self.userLimit = userLimit
+        self.checksMarkers = checksMarkers
     }
 
-    /// Appends the batch's script call (none for no tickets) to a pipeline that may carry
-    /// other commands.
-    public func appendCall(_ tickets: [Ticket], to commands: inout RedisCommands) {
-        guard !tickets.isEmpty else { return }
-        commands.begin(3 + 3 * tickets.count + 2 + 2 * tickets.count, name: "EVALSHA")
-        commands.appendArgument(.string(script.sha ?? ""))
-        commands.appendArgument(.integer(3 * tickets.count))
-        for ticket in tickets {
-            commands.appendArgument(.string(keys.agentBucket(ticket.agentID)))
-            commands.appendArgument(.string(keys.userBucket(ticket.userID)))
-            commands.appendArgument(.string(keys.done(jobID: ticket.jobID)))
+    /// The batch's script call.
+    public func call(_ tickets: [Ticket], script: RedisScript) -> TokenBucketCall {
+        TokenBucketCall(gate: self, tickets: tickets, prefix: script.callPrefix)
+    }
+
+    /// Calls the script once for these tickets, sending its source if Redis lost it (for
+    /// tools and tests; the worker's loop adds the call to its pipeline).
+    public func check(_ tickets: [Ticket], script: RedisScript, on connection: RedisConnection) throws(RedisError) -> [Verdict] {
+        for _ in 0..<2 {
+            var pipeline = RedisPipeline()
+            let slot = pipeline.add(call(tickets, script: script))
+            if let verdicts = try connection.send(pipeline).output(slot) {
+                script.markMissing(false)
+                return verdicts
+            }
+            script.markMissing(true)
         }
-        commands.appendArgument(.string(Self.number(userLimit.perSecond)))
-        commands.appendArgument(.integer(userLimit.burst))
+        throw RedisError(.noScript, "token bucket script still missing after EVAL")
+    }
+}
+
+/// One EVALSHA of the token-bucket script for a batch. Its output is nil when Redis had
+/// lost the script (NOSCRIPT): the call did not run and took no token, so it is made
+/// again after a reload.
+public struct TokenBucketCall: RedisSegment {
+    public let gate: TokenBucketGate
+    public let tickets: [TokenBucketGate.Ticket]
+    /// `EVALSHA sha` or `EVAL source`.
+    public let prefix: [RedisArgument]
+
+    public func encode(into commands: inout RedisCommands) {
+        let stride = gate.checksMarkers ? 3 : 2
+        commands.begin(3 + stride * tickets.count + 3 + 2 * tickets.count, name: prefix[0])
+        commands.appendArgument(prefix[1])
+        commands.appendArgument(.integer(stride * tickets.count))
+        for ticket in tickets {
+            commands.appendArgument(gate.keys.agentBucket(ticket.agentID).argument)
+            commands.appendArgument(gate.keys.userBucket(ticket.userID).argument)
+            if gate.checksMarkers { commands.appendArgument(gate.keys.done(jobID: ticket.jobID).argument) }
+        }
+        commands.appendArgument(.string(Self.number(gate.userLimit.perSecond)))
+        commands.appendArgument(.integer(gate.userLimit.burst))
+        commands.appendArgument(.integer(stride))
         var lastLimit: RateLimit?
         var rate = RedisArgument.string("")
         for ticket in tickets {
@@ -59,18 +90,16 @@ public struct TokenBucketGate {
         }
     }
 
-    /// The verdicts in the call's reply (nil: there was no call); nil verdicts when the
-    /// call found the script missing.
-    public func verdicts(_ tickets: [Ticket], _ reply: RedisReply?) throws(RedisError) -> [Verdict]? {
-        guard let reply else { return [] }
-        if let message = reply.errorMessage {
-            guard message.hasPrefix("NOSCRIPT") else { throw RedisError(.server, "token bucket script: \(message)") }
-            return nil
+    public func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> [TokenBucketGate.Verdict]? {
+        let reply = replies[replies.startIndex]
+        if let error = reply.error(command: "token bucket script") {
+            if error.code == .noScript { return nil }
+            throw error
         }
         guard let parts = reply.array, parts.count == 2 * tickets.count else {
             throw RedisError.unexpected("token bucket script", reply)
         }
-        var verdicts: [Verdict] = []
+        var verdicts: [TokenBucketGate.Verdict] = []
         verdicts.reserveCapacity(tickets.count)
         for index in tickets.indices {
             guard let code = parts[2 * index].integer, let wait = parts[2 * index + 1].integer else {
@@ -79,27 +108,17 @@ public struct TokenBucketGate {
             switch code {
             case 1: verdicts.append(.admitted)
             case 2: verdicts.append(.duplicate)
-            case 3: verdicts.append(.refused(retryAfterMilliseconds: Int(wait), limit: "agent"))
-            case 4: verdicts.append(.refused(retryAfterMilliseconds: Int(wait), limit: "user"))
+            case 3: verdicts.append(.refused(retryAfterMilliseconds: Int(wait), scope: .agent))
+            case 4: verdicts.append(.refused(retryAfterMilliseconds: Int(wait), scope: .user))
+            case 5: verdicts.append(.unusableBucket(scope: .agent))
+            case 6: verdicts.append(.unusableBucket(scope: .user))
             default: throw RedisError.unexpected("token bucket script", reply)
             }
         }
         return verdicts
     }
 
-    /// The verdicts, loading the script and calling it again if it was missing.
-    public func complete(_ tickets: [Ticket], _ verdicts: [Verdict]?, on connection: RedisConnection) throws(RedisError) -> [Verdict] {
-        if let verdicts { return verdicts }
-        try script.load(on: connection)
-        var commands = RedisCommands()
-        appendCall(tickets, to: &commands)
-        guard let again = try self.verdicts(tickets, try connection.send(commands)[0]) else {
-            throw RedisError(.server, "token bucket script still missing after SCRIPT LOAD")
-        }
-        return again
-    }
-
-    private static func number(_ value: Double) -> String {
+    static func number(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 }

@@ -93,6 +93,42 @@ public final class RedisConnection {
         guard writeAll(commands.pieces) else { throw connectionFailure(commands.names.first ?? "command") }
     }
 
+    /// The socket, for `poll`: readable means `readAvailable` will not block.
+    public var fileDescriptor: Int32 { context.pointee.fd }
+
+    /// Reads what the socket holds now (call only when `poll` says it is readable, or
+    /// the read blocks) and returns the complete replies it gave, at most `limit`.
+    /// Replies already buffered are returned first without touching the socket. A
+    /// closed socket throws, like every other read.
+    public func readAvailable(limit: Int) throws(RedisError) -> [RedisReply] {
+        guard !broken else { throw RedisError(.connection, "connection to \(url) is broken") }
+        var replies = try bufferedReplies(limit: limit)
+        guard replies.count < limit else { return replies }
+        guard redisBufferRead(context) == REDIS_OK else { throw connectionFailure("reading replies") }
+        replies += try bufferedReplies(limit: limit - replies.count)
+        return replies
+    }
+
+    /// Complete replies hiredis has already read off the socket.
+    private func bufferedReplies(limit: Int) throws(RedisError) -> [RedisReply] {
+        var replies: [RedisReply] = []
+        while replies.count < limit {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReplyFromReader(context, &raw) == REDIS_OK else { throw connectionFailure("parsing replies") }
+            guard let raw else { break }
+            replies.append(Self.convert(raw.assumingMemoryBound(to: redisReply.self)))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
+    /// Marks the connection broken (a reply did not come in time): every call fails
+    /// until `reconnect()`.
+    public func markBroken(_ reason: String) -> RedisError {
+        broken = true
+        return RedisError(.connection, "\(reason) (\(url))")
+    }
+
     /// Reads the replies of commands written before, one per name given.
     public func read(_ names: ArraySlice<String>) throws(RedisError) -> [RedisReply] {
         var replies: [RedisReply] = []
@@ -120,7 +156,7 @@ public final class RedisConnection {
         let commands = RedisCommands(arguments)
         let reply = try send(commands)[0]
         if case .error(let message) = reply {
-            throw RedisError(.server, "\(commands.names[0]): \(message)")
+            throw RedisError.reply(message, command: commands.names[0])
         }
         return reply
     }
@@ -184,10 +220,16 @@ public final class RedisConnection {
         _ = fcntl(context.pointee.fd, F_SETFD, FD_CLOEXEC)
         setCommandTimeout(milliseconds: commandTimeoutMilliseconds)
         if let password = url.password {
-            if let username = url.username {
-                try command("AUTH", .string(username), .string(password))
-            } else {
-                try command("AUTH", .string(password))
+            do {
+                if let username = url.username {
+                    try command("AUTH", .string(username), .string(password))
+                } else {
+                    try command("AUTH", .string(password))
+                }
+            } catch where error.code != .connection {
+                // Whatever the prefix (WRONGPASS, ERR invalid password…), a refused AUTH
+                // is a credentials problem; its text never holds the password.
+                throw RedisError(.authentication, "\(url) refused the credentials: \(error.message)")
             }
         }
         if url.database != 0 {

@@ -44,6 +44,12 @@ public enum RedisReply: Sendable, Equatable {
         return false
     }
 
+    /// An error reply as a classified error, naming the command that got it.
+    public func error(command: String) -> RedisError? {
+        if case .error(let message) = self { return RedisError.reply(message, command: command) }
+        return nil
+    }
+
     public var errorMessage: String? {
         if case .error(let message) = self { return message }
         return nil

@@ -20,10 +20,18 @@ final class EspeakEngine {
         espeak_SetSynthCallback { wav, count, events in
             guard let events, let user = events.pointee.user_data else { return 0 }
             let sink = Unmanaged<SampleSink>.fromOpaque(user).takeUnretainedValue()
-            if let wav, count > 0 {
-                sink.samples.append(contentsOf: UnsafeBufferPointer(start: wav, count: Int(count)))
+            // Sentence starts after the first: where a streamed reply may end a chunk.
+            var event = events
+            while event.pointee.type != espeakEVENT_LIST_TERMINATED {
+                if event.pointee.type == espeakEVENT_SENTENCE, event.pointee.sample > 0 {
+                    sink.sentenceStarts.append(Int(event.pointee.sample))
+                }
+                event += 1
             }
-            return 0
+            if let wav, count > 0 {
+                sink.deliver(UnsafeBufferPointer(start: wav, count: Int(count)))
+            }
+            return sink.failed ? 1 : 0
         }
     }
 
@@ -58,6 +66,18 @@ final class EspeakEngine {
 
     /// Renders plain text (never SSML or phonemes) to mono 16-bit samples.
     func render(_ request: SpeechRequest) throws(SynthesisError) -> PCMBuffer {
+        var samples: [Int16] = []
+        try render(request) { piece, _ in samples.append(contentsOf: piece) }
+        return PCMBuffer(sampleRate: sampleRate, samples: samples)
+    }
+
+    /// Renders plain text, handing the samples over as espeak-ng produces them (a few
+    /// tens of milliseconds of speech at a time) with the sample positions, counted
+    /// from the start of the reply, where sentences after the first begin. `receive`
+    /// throwing stops the render.
+    func render(
+        _ request: SpeechRequest, receive: @escaping (UnsafeBufferPointer<Int16>, _ sentenceStarts: [Int]) throws(SynthesisError) -> Void
+    ) throws(SynthesisError) {
         if request.voice != currentVoice {
             guard espeak_SetVoiceByName(request.voice) == EE_OK else {
                 currentVoice = nil
@@ -76,7 +96,7 @@ final class EspeakEngine {
             espeak_SetParameter(espeakPITCH, Int32(request.pitch), 0)
             currentPitch = request.pitch
         }
-        let sink = SampleSink()
+        let sink = SampleSink(receive: receive)
         let user = Unmanaged.passUnretained(sink).toOpaque()
         var text = request.text
         let status = text.withUTF8 { utf8 in
@@ -85,10 +105,11 @@ final class EspeakEngine {
             bytes.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(utf8)) }
             return espeak_Synth(bytes, bytes.count, 0, POS_CHARACTER, 0, UInt32(espeakCHARS_UTF8), nil, user)
         }
+        if let error = sink.error { throw error }
         guard status == EE_OK else {
             throw SynthesisError(.crashed, "espeak-ng refused the text (error \(status.rawValue))")
         }
-        return withExtendedLifetime(sink) { PCMBuffer(sampleRate: sampleRate, samples: sink.samples) }
+        withExtendedLifetime(sink) {}
     }
 
     private static func voice(_ voice: espeak_VOICE) -> Voice {
@@ -110,6 +131,25 @@ final class EspeakEngine {
     }
 }
 
+/// Where the synthesis callback hands samples to: the caller's closure, and the first
+/// error it threw (which stops the render).
 private final class SampleSink {
-    var samples: [Int16] = []
+    let receive: (UnsafeBufferPointer<Int16>, [Int]) throws(SynthesisError) -> Void
+    var sentenceStarts: [Int] = []
+    var error: SynthesisError?
+    var failed: Bool { error != nil }
+
+    init(receive: @escaping (UnsafeBufferPointer<Int16>, [Int]) throws(SynthesisError) -> Void) {
+        self.receive = receive
+    }
+
+    func deliver(_ samples: UnsafeBufferPointer<Int16>) {
+        guard error == nil else { return }
+        do {
+            try receive(samples, sentenceStarts)
+            sentenceStarts.removeAll(keepingCapacity: true)
+        } catch {
+            self.error = error
+        }
+    }
 }

@@ -7,6 +7,8 @@ public struct SpeechRequest: Sendable, Equatable {
     public var rate: Int
     /// 0 to 99.
     public var pitch: Int
+    /// Send the audio as a stream of chunks while it renders (contract 1.1).
+    public var streamed: Bool
 
     /// About how many bytes of WAV this text becomes: 16-bit samples at 22,050 Hz, and
     /// about 17.8 characters a second at 175 words a minute (the benchmark's reply:
@@ -16,25 +18,36 @@ public struct SpeechRequest: Sendable, Equatable {
         text.utf8.count * 2_500 * 175 / max(rate, 1)
     }
 
-    public init(text: String, voice: String, rate: Int, pitch: Int) {
+    public init(text: String, voice: String, rate: Int, pitch: Int, streamed: Bool = false) {
         self.text = text
         self.voice = voice
         self.rate = rate
         self.pitch = pitch
+        self.streamed = streamed
     }
 }
 
-/// A rendered reply: a complete WAV file and what it holds.
+/// A rendered reply: its encoded bytes and what they hold. For a streamed reply, `bytes`
+/// is only the last piece (the chunks went out as they were rendered).
 public struct RenderedAudio: Sendable, Equatable {
-    public var wav: [UInt8]
+    public var bytes: [UInt8]
+    /// The format's name as the result reports it (`wav` for the default).
+    public var format: String
+    public var contentType: String
+    /// Output sample rate, and samples at that rate.
     public var sampleRate: Int
     public var sampleCount: Int
-    /// Time espeak-ng took, and time libsndfile took, measured in the child.
+    /// Time espeak-ng took, and time the encoder took, measured in the child.
     public var synthesisMicroseconds: Int
     public var encodingMicroseconds: Int
 
-    public init(wav: [UInt8], sampleRate: Int, sampleCount: Int, synthesisMicroseconds: Int = 0, encodingMicroseconds: Int = 0) {
-        self.wav = wav
+    public init(
+        bytes: [UInt8], format: String = "wav", contentType: String = "audio/wav", sampleRate: Int, sampleCount: Int,
+        synthesisMicroseconds: Int = 0, encodingMicroseconds: Int = 0
+    ) {
+        self.bytes = bytes
+        self.format = format
+        self.contentType = contentType
         self.sampleRate = sampleRate
         self.sampleCount = sampleCount
         self.synthesisMicroseconds = synthesisMicroseconds

@@ -34,15 +34,7 @@ public enum SynthesizerChild {
         while let request = receive() {
             let reply: SynthesizerWire.Message
             do {
-                let started = Monotonic.nanoseconds()
-                let pcm = try engine.render(request)
-                let rendered = Monotonic.nanoseconds()
-                let wav = try WAVCodec.encode(pcm)
-                let encoded = Monotonic.nanoseconds()
-                reply = .audio(
-                    RenderedAudio(
-                        wav: wav, sampleRate: pcm.sampleRate, sampleCount: pcm.samples.count,
-                        synthesisMicroseconds: Int((rendered - started) / 1000), encodingMicroseconds: Int((encoded - rendered) / 1000)))
+                reply = .audio(try render(request, with: engine, output: output))
             } catch let error as SynthesisError {
                 reply = .failure(error)
             } catch {
@@ -53,6 +45,42 @@ public enum SynthesizerChild {
         return 0
     }
 
+    /// Renders one request. A streamed one sends its chunks as they are cut (see
+    /// `ChunkCutter`); the reply then holds only what follows the last chunk.
+    static func render(_ request: SpeechRequest, with engine: EspeakEngine, output: Int32) throws -> RenderedAudio {
+        let started = Monotonic.nanoseconds()
+        var encodingNanoseconds: Int64 = 0
+        var samples: [Int16] = []
+        var cutter = ChunkCutter(samplesPerChunk: engine.sampleRate)
+        var chunked = 0
+        var lostPipe = false
+        try engine.render(request) { piece, sentenceStarts throws(SynthesisError) in
+            samples.append(contentsOf: piece)
+            guard request.streamed else { return }
+            for cut in cutter.receive(count: piece.count, sentenceStarts: sentenceStarts) {
+                let encodeStarted = Monotonic.nanoseconds()
+                let chunk = StreamedWAV.chunk(samples[chunked..<cut], sampleRate: engine.sampleRate, first: chunked == 0)
+                encodingNanoseconds += Monotonic.nanoseconds() - encodeStarted
+                chunked = cut
+                guard send(.chunk(chunk), to: output) else {
+                    lostPipe = true
+                    throw SynthesisError(.unavailable, "the worker went away")
+                }
+            }
+        }
+        if lostPipe { throw SynthesisError(.unavailable, "the worker went away") }
+        let rendered = Monotonic.nanoseconds()
+        let bytes: [UInt8]
+        if request.streamed {
+            bytes = StreamedWAV.chunk(samples[chunked...], sampleRate: engine.sampleRate, first: chunked == 0)
+        } else {
+            bytes = try WAVCodec.encode(PCMBuffer(sampleRate: engine.sampleRate, samples: samples))
+        }
+        encodingNanoseconds += Monotonic.nanoseconds() - rendered
+        return RenderedAudio(
+            bytes: bytes, sampleRate: engine.sampleRate, sampleCount: samples.count,
+            synthesisMicroseconds: Int((rendered - started - encodingNanoseconds) / 1000), encodingMicroseconds: Int(encodingNanoseconds / 1000))
+    }
 
     private static func receive() -> SpeechRequest? {
         do {

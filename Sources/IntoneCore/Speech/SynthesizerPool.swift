@@ -11,7 +11,9 @@ import Logging
 /// `synthesis_timeout`) and is replaced; the other jobs carry on. The pool is also how
 /// one worker uses several cores: N children render N jobs at once.
 ///
-/// Not thread-safe: the worker's own thread drives it.
+/// Not thread-safe: the worker's own thread drives it, without blocking: `start` hands a
+/// job to an idle child, `descriptors` go into the loop's `poll`, and `collect` returns
+/// chunks and finished renders.
 public final class SynthesizerPool {
     public struct Configuration: Sendable {
         /// The program to run for each child, normally `intone` itself.
@@ -41,6 +43,8 @@ public final class SynthesizerPool {
     /// Children started to replace one that died or was killed.
     public private(set) var restarts = 0
     private var children: [SynthesizerProcess?]
+    /// Child slot → the job it renders and when that job runs out of time.
+    private var busy: [Int: (token: Int, deadline: Int64)] = [:]
     private let logger: Logger
 
     /// Starts every child and waits until each has espeak-ng ready.
@@ -85,98 +89,131 @@ public final class SynthesizerPool {
         return try child.awaitReady(timeoutMilliseconds: 15000).catalog
     }
 
-    /// Renders every request, using all children at once; outcomes are in request order.
-    ///
-    /// `tick` runs about every `tickMilliseconds` while rendering (the worker keeps the
-    /// jobs it holds fresh with it). Once the monotonic time `abandonAt()` returns has
-    /// passed (a shutdown's grace period ran out), the children still rendering are
-    /// killed and every job not done comes back as `.unavailable`: not failed, to be left
-    /// for another replica.
-    public func render(
-        _ requests: [SpeechRequest], tickMilliseconds: Int = 0, tick: () -> Void = {}, abandonAt: () -> Int64? = { nil }
-    ) -> [Result<RenderedAudio, SynthesisError>] {
-        var outcomes = [Result<RenderedAudio, SynthesisError>?](repeating: nil, count: requests.count)
-        var queue = Array(requests.indices.reversed())
-        // Child slot → (request index, deadline).
-        var busy: [Int: (request: Int, deadline: Int64)] = [:]
-        var nextTick = tickMilliseconds > 0 ? Monotonic.milliseconds() + Int64(tickMilliseconds) : Int64.max
+    /// What a render hands back to the loop: a streamed reply's chunk, or the end of a
+    /// render (its audio, or why there is none).
+    public enum Event: Sendable {
+        case chunk(token: Int, bytes: [UInt8])
+        case finished(token: Int, Result<RenderedAudio, SynthesisError>)
+    }
 
-        while !queue.isEmpty || !busy.isEmpty {
-            if let abandon = abandonAt(), Monotonic.milliseconds() >= abandon {
-                for (slot, job) in busy {
-                    children[slot]?.terminate()
-                    children[slot] = nil
-                    outcomes[job.request] = .failure(SynthesisError(.unavailable, "abandoned: the shutdown grace period ran out"))
-                }
-                for index in queue {
-                    outcomes[index] = .failure(SynthesisError(.unavailable, "abandoned: the shutdown grace period ran out"))
-                }
-                break
+    /// Children with no job.
+    public var idleChildren: Int { children.indices.filter { busy[$0] == nil }.count }
+    /// Jobs rendering now.
+    public var rendering: Int { busy.count }
+    /// The tokens of the jobs rendering now.
+    public var renderingTokens: [Int] { busy.values.map(\.token) }
+
+    /// Starts a render on an idle child (starting a new child in a dead one's slot). The
+    /// token comes back with its events. Returns false when no child is idle; a job that
+    /// no child can take because none can be started fails with `.unavailable`, which is
+    /// not the job's fault.
+    public func start(_ request: SpeechRequest, token: Int) -> Result<Bool, SynthesisError> {
+        for slot in children.indices where busy[slot] == nil {
+            guard let child = liveChild(slot) else { continue }
+            if child.send(request) {
+                busy[slot] = (token, Monotonic.milliseconds() + Int64(configuration.timeoutMilliseconds))
+                return .success(true)
             }
-            for slot in children.indices where busy[slot] == nil && !queue.isEmpty {
-                let index = queue.removeLast()
-                guard let child = liveChild(slot) else {
-                    queue.append(index)
-                    break
-                }
-                if child.send(requests[index]) {
-                    busy[slot] = (index, Monotonic.milliseconds() + Int64(configuration.timeoutMilliseconds))
-                } else {
-                    // The child died after its last job, before this one reached it:
-                    // not this job's fault, so it goes back in the queue.
-                    replace(slot, reason: "exited between jobs: \(child.reap())")
-                    queue.append(index)
-                }
+            // The child died after its last job, before this one reached it: not this
+            // job's fault; another child (or a new one in this slot) takes it.
+            replace(slot, reason: "exited between jobs: \(child.reap())")
+            if let fresh = children[slot], fresh.send(request) {
+                busy[slot] = (token, Monotonic.milliseconds() + Int64(configuration.timeoutMilliseconds))
+                return .success(true)
             }
-            if busy.isEmpty {
-                // No child can be started: the jobs are not at fault and are not failed.
-                for index in queue {
-                    outcomes[index] = .failure(SynthesisError(.unavailable, "no synthesizer process could be started"))
-                }
-                break
-            }
-            let slots = Array(busy.keys)
-            var fds = slots.map { pollfd(fd: children[$0]!.replyFD, events: Int16(POLLIN), revents: 0) }
-            let wakeAt = min(busy.values.map(\.deadline).min()!, nextTick, abandonAt() ?? Int64.max)
-            _ = poll(&fds, nfds_t(fds.count), Int32(clamping: max(0, wakeAt - Monotonic.milliseconds())))
-            if Monotonic.milliseconds() >= nextTick {
-                tick()
-                nextTick = Monotonic.milliseconds() + Int64(tickMilliseconds)
-            }
-            for (position, slot) in slots.enumerated() {
-                let job = busy[slot]!
-                let child = children[slot]!
-                if fds[position].revents != 0 {
-                    switch child.readAvailable() {
-                    case .needMore:
-                        break
-                    case .message(.audio(let audio)):
-                        outcomes[job.request] = .success(audio)
-                        busy[slot] = nil
-                        continue
-                    case .message(.failure(let error)):
-                        outcomes[job.request] = .failure(error)
-                        busy[slot] = nil
-                        continue
-                    case .message:
-                        outcomes[job.request] = .failure(SynthesisError(.crashed, "synthesizer answered out of turn"))
-                        busy[slot] = nil
-                        replace(slot, reason: "protocol error")
-                        continue
-                    case .closed:
-                        let how = child.reap()
-                        outcomes[job.request] = .failure(SynthesisError(.crashed, "espeak-ng \(how) while rendering this text"))
-                        busy[slot] = nil
-                        replace(slot, reason: how)
-                        continue
-                    }
-                }
-                if Monotonic.milliseconds() >= job.deadline {
-                    outcomes[job.request] = .failure(
-                        SynthesisError(.timeout, "rendering took longer than \(configuration.timeoutMilliseconds) ms"))
+        }
+        if liveProcesses == 0 { return .failure(SynthesisError(.unavailable, "no synthesizer process could be started")) }
+        return .success(false)
+    }
+
+    /// The pipes of the children rendering, for `poll`.
+    public var descriptors: [Int32] { busy.keys.sorted().compactMap { children[$0]?.replyFD } }
+
+    /// When the earliest render runs out of time.
+    public var nextDeadline: Int64? { busy.values.map(\.deadline).min() }
+
+    /// Reads what the busy children have written (call when `poll` says a descriptor is
+    /// readable; reading an empty pipe does not block) and fails renders past their time.
+    public func collect() -> [Event] {
+        var events: [Event] = []
+        let now = Monotonic.milliseconds()
+        for slot in busy.keys.sorted() {
+            guard let job = busy[slot], let child = children[slot] else { continue }
+            reading: while true {
+                switch child.readAvailable() {
+                case .needMore:
+                    break reading
+                case .message(.chunk(let bytes)):
+                    events.append(.chunk(token: job.token, bytes: bytes))
+                case .message(.audio(let audio)):
+                    events.append(.finished(token: job.token, .success(audio)))
                     busy[slot] = nil
-                    replace(slot, reason: "killed after the time limit")
+                    break reading
+                case .message(.failure(let error)):
+                    events.append(.finished(token: job.token, .failure(error)))
+                    busy[slot] = nil
+                    break reading
+                case .message:
+                    events.append(.finished(token: job.token, .failure(SynthesisError(.crashed, "synthesizer answered out of turn"))))
+                    busy[slot] = nil
+                    replace(slot, reason: "protocol error")
+                    break reading
+                case .closed:
+                    let how = child.reap()
+                    events.append(.finished(token: job.token, .failure(SynthesisError(.crashed, "espeak-ng \(how) while rendering this text"))))
+                    busy[slot] = nil
+                    replace(slot, reason: how)
+                    break reading
                 }
+            }
+            if let job = busy[slot], now >= job.deadline {
+                events.append(
+                    .finished(
+                        token: job.token,
+                        .failure(SynthesisError(.timeout, "rendering took longer than \(configuration.timeoutMilliseconds) ms"))))
+                busy[slot] = nil
+                replace(slot, reason: "killed after the time limit")
+            }
+        }
+        return events
+    }
+
+    /// Kills the children still rendering (a shutdown's grace ran out); returns their
+    /// tokens. Those jobs are not failed: they are left for another replica.
+    public func abandonAll() -> [Int] {
+        let tokens = busy.values.map(\.token)
+        for slot in busy.keys {
+            children[slot]?.terminate()
+            children[slot] = nil
+        }
+        busy = [:]
+        return tokens
+    }
+
+    /// Renders every request with all children and waits for them (for tools and tests;
+    /// the worker's loop uses `start` and `collect`). Outcomes are in request order;
+    /// chunks of streamed requests are dropped.
+    public func render(_ requests: [SpeechRequest]) -> [Result<RenderedAudio, SynthesisError>] {
+        var outcomes = [Result<RenderedAudio, SynthesisError>?](repeating: nil, count: requests.count)
+        var next = 0
+        while outcomes.contains(where: { $0 == nil }) {
+            while next < requests.count {
+                switch start(requests[next], token: next) {
+                case .success(true): next += 1
+                case .success(false): break
+                case .failure(let error):
+                    for index in next..<requests.count { outcomes[index] = .failure(error) }
+                    next = requests.count
+                }
+                if idleChildren == 0 { break }
+            }
+            var fds = descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            if !fds.isEmpty {
+                let wait = max(0, (nextDeadline ?? Monotonic.milliseconds() + 1000) - Monotonic.milliseconds())
+                _ = poll(&fds, nfds_t(fds.count), Int32(clamping: wait))
+            }
+            for event in collect() {
+                if case .finished(let token, let outcome) = event { outcomes[token] = outcome }
             }
         }
         return outcomes.map { $0! }
@@ -184,6 +221,7 @@ public final class SynthesizerPool {
 
     /// Stops every child: closes its pipe so it exits, then reaps it.
     public func shutdown() {
+        busy = [:]
         for slot in children.indices {
             children[slot]?.stop()
             children[slot] = nil

@@ -1,7 +1,8 @@
 /// The frames a worker and its synthesizer children exchange over pipes.
 ///
 /// Every frame is a little-endian `UInt32` length followed by that many bytes. The
-/// child speaks first (`ready`), then answers each request with `audio` or `failure`.
+/// child speaks first (`ready`), then answers each request with `audio` or `failure`;
+/// a streamed request gets its `chunk`s first, in order, as they are rendered.
 enum SynthesizerWire {
     static let headerSize = 4
     /// Guards against a corrupt length; the largest legal reply is well below it.
@@ -12,6 +13,8 @@ enum SynthesizerWire {
         case ready(sampleRate: Int, catalog: VoiceCatalog)
         case audio(RenderedAudio)
         case failure(SynthesisError)
+        /// One piece of a streamed reply, ready to be written as it is.
+        case chunk([UInt8])
     }
 
     private enum Kind: UInt8 {
@@ -19,6 +22,7 @@ enum SynthesizerWire {
         case ready = 2
         case audio = 3
         case failure = 4
+        case chunk = 5
     }
 
     private static let failureCodes: [SynthesisError.Code] = [.crashed, .timeout, .unknownVoice, .unavailable]
@@ -31,6 +35,7 @@ enum SynthesizerWire {
             out.append(Kind.request.rawValue)
             appendUInt32(request.rate, to: &out)
             appendUInt32(request.pitch, to: &out)
+            out.append(request.streamed ? 1 : 0)
             appendString(request.voice, to: &out)
             out.append(contentsOf: request.text.utf8)
         case .ready(let sampleRate, let catalog):
@@ -38,17 +43,23 @@ enum SynthesizerWire {
             appendUInt32(sampleRate, to: &out)
             out.append(contentsOf: catalog.encoded().utf8)
         case .audio(let audio):
-            out.reserveCapacity(out.count + 17 + audio.wav.count)
+            out.reserveCapacity(out.count + 64 + audio.bytes.count)
             out.append(Kind.audio.rawValue)
             appendUInt32(audio.sampleRate, to: &out)
             appendUInt32(audio.sampleCount, to: &out)
             appendUInt32(audio.synthesisMicroseconds, to: &out)
             appendUInt32(audio.encodingMicroseconds, to: &out)
-            out.append(contentsOf: audio.wav)
+            appendString(audio.format, to: &out)
+            appendString(audio.contentType, to: &out)
+            out.append(contentsOf: audio.bytes)
         case .failure(let error):
             out.append(Kind.failure.rawValue)
             appendString(error.code.name, to: &out)
             out.append(contentsOf: error.message.utf8)
+        case .chunk(let bytes):
+            out.reserveCapacity(out.count + 1 + bytes.count)
+            out.append(Kind.chunk.rawValue)
+            out.append(contentsOf: bytes)
         }
         let length = UInt32(out.count - headerSize)
         for i in 0..<4 { out[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i))) }
@@ -69,23 +80,27 @@ enum SynthesizerWire {
         guard let kindByte = reader.byte(), let kind = Kind(rawValue: kindByte) else { return nil }
         switch kind {
         case .request:
-            guard let rate = reader.uint32(), let pitch = reader.uint32(), let voice = reader.string() else { return nil }
-            return .request(SpeechRequest(text: reader.rest(), voice: voice, rate: rate, pitch: pitch))
+            guard let rate = reader.uint32(), let pitch = reader.uint32(), let streamed = reader.byte(), let voice = reader.string() else {
+                return nil
+            }
+            return .request(SpeechRequest(text: reader.rest(), voice: voice, rate: rate, pitch: pitch, streamed: streamed == 1))
         case .ready:
             guard let sampleRate = reader.uint32() else { return nil }
             return .ready(sampleRate: sampleRate, catalog: VoiceCatalog(decoding: reader.rest()))
         case .audio:
             guard let sampleRate = reader.uint32(), let count = reader.uint32(), let synthesis = reader.uint32(),
-                let encoding = reader.uint32()
+                let encoding = reader.uint32(), let format = reader.string(), let contentType = reader.string()
             else { return nil }
             return .audio(
                 RenderedAudio(
-                    wav: Array(reader.remaining), sampleRate: sampleRate, sampleCount: count, synthesisMicroseconds: synthesis,
-                    encodingMicroseconds: encoding))
+                    bytes: Array(reader.remaining), format: format, contentType: contentType, sampleRate: sampleRate, sampleCount: count,
+                    synthesisMicroseconds: synthesis, encodingMicroseconds: encoding))
         case .failure:
             guard let name = reader.string() else { return nil }
             let code = failureCodes.first { $0.name == name } ?? .crashed
             return .failure(SynthesisError(code, reader.rest()))
+        case .chunk:
+            return .chunk(Array(reader.remaining))
         }
     }
 

@@ -54,7 +54,7 @@ func intoneExecutable() throws -> String {
 
 let testLogger: Logger = {
     var logger = Logger(label: "intone.test")
-    logger.logLevel = .critical
+    logger.logLevel = ProcessInfo.processInfo.environment["INTONE_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
     return logger
 }()
 

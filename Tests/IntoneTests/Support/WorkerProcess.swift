@@ -6,7 +6,13 @@ final class WorkerProcess {
     let process = Process()
     let name: String
 
-    init(url: RedisURL, queue: QueueKeys, consumer: String, arguments: [String] = []) throws {
+    /// Where its standard error goes, when the test reads its log.
+    let logPath: String?
+
+    init(
+        url: RedisURL, queue: QueueKeys, consumer: String, arguments: [String] = [], logLevel: String = "error", captureLog: Bool = false,
+        environment: [String: String] = [:]
+    ) throws {
         name = consumer
         process.executableURL = URL(fileURLWithPath: try intoneExecutable())
         let redis: String =
@@ -17,12 +23,27 @@ final class WorkerProcess {
         process.arguments =
             [
                 "work", "--redis", redis, "--queue", queue.queue, "--consumer", consumer, "--block-ms", "100", "--synthesizers", "1",
-                "--log-level", "error", "--metrics-port", "0",
+                "--log-level", logLevel, "--metrics-port", "0",
             ]
             + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        if captureLog {
+            let path = NSTemporaryDirectory() + "intone-worker-\(UUID().uuidString).log"
+            FileManager.default.createFile(atPath: path, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: path)
+            logPath = path
+        } else {
+            process.standardError = FileHandle.nullDevice
+            logPath = nil
+        }
         try process.run()
+    }
+
+    /// The lines it has logged so far.
+    var logLines: [String] {
+        guard let logPath, let data = FileManager.default.contents(atPath: logPath) else { return [] }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
     var pid: Int32 { process.processIdentifier }
@@ -42,6 +63,7 @@ final class WorkerProcess {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if let logPath { try? FileManager.default.removeItem(atPath: logPath) }
     }
 }
 

@@ -1,0 +1,136 @@
+/// The first half of a write-back: what Redis holds now for the jobs about to be written.
+///
+/// `WATCH` the jobs' done markers and their `reply_to` streams, then read them: which
+/// `job_id`s already have a result (`MGET`), the type of every key the commit will add
+/// an entry to (`TYPE`; for a `reply_to` stream also its last id, since Redis refuses
+/// an entry after the largest possible id), and Redis's clock (`TIME`). The commit
+/// (`WriteBackCommit`) follows on the same connection with no EXEC in between, so the
+/// WATCH is still in force: if another worker answers one of these `job_id`s, or someone
+/// changes a watched stream, the EXEC is aborted and nothing is written.
+///
+/// MULTI/EXEC does not roll back: a command that fails inside it (a key of the wrong
+/// type, an exhausted stream) leaves the others applied, and the job would be
+/// acknowledged without its result. The check finds those keys first, so the commit is
+/// built around them. The queue's own result, dead-letter and statistics keys are shared
+/// by every worker and are not watched (every XADD would abort the others); their type is
+/// checked here, and a change in the instant before EXEC is caught from EXEC's replies.
+public struct WriteBackCheck: RedisSegment {
+    public let keys: QueueKeys
+    public let jobIDs: [ByteString]
+    /// `reply_to` streams other than the queue's result stream, each once.
+    public let streams: [ByteString]
+    public let needsDeadLetters: Bool
+
+    public init(keys: QueueKeys, jobIDs: [ByteString], resultStreams: [ByteString], needsDeadLetters: Bool) {
+        self.keys = keys
+        self.jobIDs = jobIDs
+        var seen = Set<ByteString>()
+        let results = ByteString(keys.results)
+        streams = resultStreams.filter { $0 != results && seen.insert($0).inserted }
+        self.needsDeadLetters = needsDeadLetters
+    }
+
+    /// What a key the commit writes to holds.
+    public enum KeyState: Sendable, Equatable {
+        case absent
+        case stream
+        /// A stream whose last id is the largest there is: it takes no more entries.
+        case exhaustedStream
+        case other(type: String)
+
+        public var acceptsEntries: Bool { self == .absent || self == .stream }
+    }
+
+    public struct Output: Sendable {
+        /// Job ids that already have a result.
+        public var answered: Set<ByteString>
+        public var resultStreams: [ByteString: KeyState]
+        public var results: KeyState
+        public var dead: KeyState
+        public var stats: KeyState
+        /// Redis's clock at the check, and this host's monotonic clock when it came back.
+        public var serverMilliseconds: Int64
+        public var monotonicMilliseconds: Int64
+
+        /// Redis's clock now, as far as this host can tell.
+        public var serverNow: Int64 { serverMilliseconds + (Monotonic.milliseconds() - monotonicMilliseconds) }
+
+        /// The state of the stream a result would go to.
+        public func state(of stream: ByteString, keys: QueueKeys) -> KeyState {
+            stream == ByteString(keys.results) ? results : resultStreams[stream] ?? .absent
+        }
+    }
+
+    var markers: [ByteString] {
+        // WATCH and MGET need a key: an empty check watches a marker no job can have.
+        jobIDs.isEmpty ? [keys.done(jobID: "")] : jobIDs.map { keys.done(jobID: $0) }
+    }
+
+    public func encode(into commands: inout RedisCommands) {
+        let markers = markers
+        // Watches left from a check that was not followed by its commit must not abort
+        // this one.
+        commands.append("UNWATCH")
+        commands.begin(1 + markers.count + streams.count, name: "WATCH")
+        for marker in markers { commands.appendArgument(marker.argument) }
+        for stream in streams { commands.appendArgument(stream.argument) }
+        commands.begin(1 + markers.count, name: "MGET")
+        for marker in markers { commands.appendArgument(marker.argument) }
+        commands.append("TYPE", .string(keys.results))
+        commands.append("TYPE", .string(keys.dead))
+        commands.append("TYPE", .string(keys.stats))
+        for stream in streams {
+            commands.append("TYPE", stream.argument)
+            commands.append("XINFO", "STREAM", stream.argument)
+        }
+        commands.append("TIME")
+    }
+
+    public func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> Output {
+        var cursor = replies.startIndex
+        func next() -> RedisReply {
+            defer { cursor += 1 }
+            return replies[cursor]
+        }
+        _ = next()  // UNWATCH
+        if let error = next().error(command: "WATCH") { throw error }
+        let marked = next()
+        if let error = marked.error(command: "MGET") { throw error }
+        guard let values = marked.array else { throw RedisError.unexpected("MGET", marked) }
+        var answered = Set<ByteString>()
+        for (jobID, marker) in zip(jobIDs, values) where !marker.isNull { answered.insert(jobID) }
+        let results = try Self.state(next(), info: nil)
+        let dead = try Self.state(next(), info: nil)
+        let stats = try Self.state(next(), info: nil)
+        var states: [ByteString: KeyState] = [:]
+        for stream in streams {
+            let type = next()
+            states[stream] = try Self.state(type, info: next())
+        }
+        let time = next()
+        guard let parts = time.array, parts.count == 2, let seconds = parts[0].integer, let micros = parts[1].integer else {
+            throw time.error(command: "TIME") ?? RedisError.unexpected("TIME", time)
+        }
+        return Output(
+            answered: answered, resultStreams: states, results: results, dead: dead, stats: stats,
+            serverMilliseconds: seconds * 1000 + micros / 1000, monotonicMilliseconds: Monotonic.milliseconds())
+    }
+
+    /// A key's state from its TYPE reply and, for a stream, its XINFO STREAM reply.
+    static func state(_ type: RedisReply, info: RedisReply?) throws(RedisError) -> KeyState {
+        if let error = type.error(command: "TYPE") { throw error }
+        switch type.string {
+        case "none": return .absent
+        case "stream":
+            if let info, let fields = info.pairs,
+                let last = fields.first(where: { $0.0 == "last-generated-id" })?.1.string, last == Self.largestID
+            {
+                return .exhaustedStream
+            }
+            return .stream
+        case let other: return .other(type: other ?? "?")
+        }
+    }
+
+    static let largestID = "18446744073709551615-18446744073709551615"
+}

@@ -1,0 +1,270 @@
+/// The second half of a write-back: results, dead letters, audio, done markers, and the
+/// XACK and XDEL of the jobs' entries, in one MULTI/EXEC, after a `WriteBackCheck` whose
+/// WATCH is still in force.
+///
+/// Every reply of the transaction is read. EXEC answers nil when a watched key changed
+/// (nothing written: check again), an EXECABORT error when Redis refused a queued command
+/// (OOM, NOPERM: nothing written), or one reply per command; a command that failed there
+/// did not stop the others, so each job's own replies say whether its result was
+/// written. A job whose result was refused while its entry was acknowledged is reported
+/// in `Applied.lostResults`, for the write-back to answer it again without an
+/// acknowledgement.
+public struct WriteBackCommit: RedisSegment {
+    /// One job to write: its result, and whether its entry is acknowledged with it.
+    public struct Item: Sendable {
+        public var finished: FinishedJob
+        /// False for a result written again after a transaction that acknowledged the
+        /// job but lost its result: no XACK, and its own done marker does not count as
+        /// "answered".
+        public var acknowledges: Bool
+
+        public init(_ finished: FinishedJob, acknowledges: Bool = true) {
+            self.finished = finished
+            self.acknowledges = acknowledges
+        }
+    }
+
+    public struct Settings: Sendable {
+        public var keys: QueueKeys
+        public var worker: String
+        public var resultsMaxLength: Int
+        public var deadMaxLength: Int
+        public var markerTTLSeconds: Int
+        public var audioTTLSeconds: Int
+
+        public init(keys: QueueKeys, worker: String, resultsMaxLength: Int, deadMaxLength: Int, markerTTLSeconds: Int, audioTTLSeconds: Int) {
+            self.keys = keys
+            self.worker = worker
+            self.resultsMaxLength = resultsMaxLength
+            self.deadMaxLength = deadMaxLength
+            self.markerTTLSeconds = markerTTLSeconds
+            self.audioTTLSeconds = audioTTLSeconds
+        }
+    }
+
+    /// What one command of the transaction is for, so that its reply finds its job.
+    enum Role: Sendable {
+        case audio(Int)
+        case lastEntry(Int)
+        case result(Int)
+        case deadLetter(Int)
+        case marker(Int)
+        case housekeeping(String)
+        case acknowledge
+    }
+
+    public let settings: Settings
+    public let items: [Item]
+    /// Entries acknowledged and removed without a result: jobs already answered.
+    public let acknowledgeOnly: [String]
+    /// Items written (index into `items`), and items found answered already.
+    public let writes: [Int]
+    public let duplicates: [Int]
+    let roles: [Role]
+    private let encoded: RedisCommands
+
+    /// Builds the transaction from the check: jobs that already have a result (or that
+    /// came twice in this write-back) are only acknowledged; the others are written.
+    /// `elapsed_ms` and `failed_at` come from Redis's clock as of the check.
+    public init(settings: Settings, items: [Item], acknowledgeOnly: [String], check: WriteBackCheck.Output, counters: [RedisCommands] = []) {
+        self.settings = settings
+        self.items = items
+        let keys = settings.keys
+        let now = check.serverNow
+        var answered = check.answered
+        var writes: [Int] = []
+        var duplicates: [Int] = []
+        var ackIDs = acknowledgeOnly
+        for (index, item) in items.enumerated() {
+            if item.acknowledges {
+                ackIDs.append(item.finished.job.entryID)
+                guard answered.insert(item.finished.jobID).inserted else {
+                    duplicates.append(index)
+                    continue
+                }
+            } else {
+                answered.insert(item.finished.jobID)
+            }
+            writes.append(index)
+        }
+        var commands = RedisCommands()
+        var roles: [Role] = []
+        commands.reserve(256 * writes.count + 64)
+        commands.append("MULTI")
+        var tally: [JobStatus: Int] = [:]
+        var audioMilliseconds = 0
+        var createdStreams: [ByteString] = []
+        var existingStreams: [ByteString] = []
+        for index in writes {
+            let job = items[index].finished
+            if case .ok(let audio, _) = job.outcome {
+                audioMilliseconds += audio.durationMilliseconds
+                if job.streamed == nil {
+                    commands.append("SET", keys.audio(jobID: job.jobID).argument, .bytes(audio.bytes), "EX", .integer(settings.audioTTLSeconds))
+                    roles.append(.audio(index))
+                }
+            }
+            if let streamed = job.streamed {
+                // The audio stream's last entry, after the chunks already written.
+                let key = keys.audio(jobID: job.jobID)
+                var last: [RedisArgument] = [
+                    "XADD", key.argument, .string("0-\(streamed.chunks + 1)"), "seq", .integer(streamed.chunks), "data",
+                ]
+                if case .ok(let audio, _) = job.outcome { last.append(.bytes(audio.bytes)) } else { last.append("") }
+                last += ["last", "1", "status", .string(job.outcome.status.rawValue)]
+                commands.append(last)
+                roles.append(.lastEntry(index))
+                commands.append("EXPIRE", key.argument, .integer(settings.audioTTLSeconds))
+                roles.append(.housekeeping("EXPIRE"))
+            }
+            let elapsed = max(0, now - (job.job.enqueuedAtMilliseconds ?? now))
+            Self.appendXADD(
+                to: job.resultStream.argument, maxLength: settings.resultsMaxLength,
+                job.resultFields(keys: keys, worker: settings.worker, elapsedMilliseconds: elapsed), into: &commands)
+            roles.append(.result(index))
+            if job.resultStream != ByteString(keys.results) {
+                if check.resultStreams[job.resultStream] == .absent {
+                    if !createdStreams.contains(job.resultStream) { createdStreams.append(job.resultStream) }
+                } else if !existingStreams.contains(job.resultStream) {
+                    existingStreams.append(job.resultStream)
+                }
+            }
+            if let dead = job.deadLetterFields(failedAtMilliseconds: now) {
+                Self.appendXADD(to: .string(keys.dead), maxLength: settings.deadMaxLength, dead, into: &commands)
+                roles.append(.deadLetter(index))
+            }
+            commands.append(
+                "SET", keys.done(jobID: job.jobID).argument, .string(job.outcome.markerValue), "EX", .integer(settings.markerTTLSeconds))
+            roles.append(.marker(index))
+            tally[job.outcome.status, default: 0] += 1
+        }
+        // A reply_to stream the worker creates lives as long as the audio it points to;
+        // one that existed keeps its owner's TTL (GT only lengthens a TTL it already has,
+        // and leaves a stream without one alone).
+        for stream in createdStreams {
+            commands.append("EXPIRE", stream.argument, .integer(settings.audioTTLSeconds))
+            roles.append(.housekeeping("EXPIRE"))
+        }
+        for stream in existingStreams {
+            commands.append("EXPIRE", stream.argument, .integer(settings.audioTTLSeconds), "GT")
+            roles.append(.housekeeping("EXPIRE"))
+        }
+        if check.stats.acceptsHash {
+            for (status, count) in tally.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                commands.append("HINCRBY", .string(keys.stats), .string(status.rawValue), .integer(count))
+                roles.append(.housekeeping("HINCRBY"))
+            }
+            if audioMilliseconds > 0 {
+                commands.append("HINCRBY", .string(keys.stats), "audio_ms", .integer(audioMilliseconds))
+                roles.append(.housekeeping("HINCRBY"))
+            }
+        }
+        for extra in counters {
+            commands.append(contentsOf: extra)
+            for name in extra.names { roles.append(.housekeeping(name)) }
+        }
+        if !ackIDs.isEmpty {
+            commands.begin(3 + ackIDs.count, name: "XACK")
+            commands.appendArgument(.string(keys.jobs))
+            commands.appendArgument(.string(QueueKeys.group))
+            for id in ackIDs { commands.appendArgument(.string(id)) }
+            roles.append(.acknowledge)
+            commands.begin(2 + ackIDs.count, name: "XDEL")
+            commands.appendArgument(.string(keys.jobs))
+            for id in ackIDs { commands.appendArgument(.string(id)) }
+            roles.append(.housekeeping("XDEL"))
+        }
+        commands.append("EXEC")
+        self.acknowledgeOnly = acknowledgeOnly
+        self.writes = writes
+        self.duplicates = duplicates
+        self.roles = roles
+        encoded = commands
+    }
+
+    public enum Output: Sendable {
+        /// A watched key changed (another worker answered one of these jobs): nothing
+        /// was written; check again.
+        case aborted
+        /// Redis refused the transaction before running it (the reason is the queued
+        /// command's error: OOM, NOPERM…): nothing was written.
+        case refused(RedisError)
+        /// The transaction ran.
+        case applied(Applied)
+    }
+
+    public struct Applied: Sendable {
+        /// Items whose result was written.
+        public var written: [Int] = []
+        /// Items whose result Redis refused inside the transaction; their entry was
+        /// acknowledged if `acknowledged`.
+        public var lostResults: [(index: Int, error: RedisError)] = []
+        /// Items whose dead letter Redis refused (the result was written).
+        public var lostDeadLetters: [(index: Int, error: RedisError)] = []
+        /// Refusals that cost no job its result: audio stream ends, statistics, TTLs.
+        public var otherErrors: [RedisError] = []
+        /// Whether the XACK went through (false: the entries stay pending).
+        public var acknowledged = true
+    }
+
+    public func encode(into commands: inout RedisCommands) { commands.append(contentsOf: encoded) }
+
+    public func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> Output {
+        guard let exec = replies.last, replies.count == roles.count + 2 else {
+            throw RedisError(.unexpectedReply, "MULTI/EXEC: \(replies.count) replies for \(roles.count + 2) commands")
+        }
+        if exec.isNull { return .aborted }
+        guard let results = exec.array else {
+            // EXECABORT: the reason is the first queued command that was refused.
+            let queued = replies.dropFirst().dropLast()
+            let cause = zip(queued, roles).lazy.compactMap { reply, role in reply.error(command: Self.name(role)) }.first
+            return .refused(cause ?? exec.error(command: "EXEC") ?? RedisError.unexpected("EXEC", exec))
+        }
+        guard results.count == roles.count else {
+            throw RedisError(.unexpectedReply, "EXEC: \(results.count) replies for \(roles.count) commands")
+        }
+        var applied = Applied()
+        var lost = Set<Int>()
+        for (reply, role) in zip(results, roles) {
+            guard let error = reply.error(command: Self.name(role)) else { continue }
+            switch role {
+            case .result(let index):
+                lost.insert(index)
+                applied.lostResults.append((index, error))
+            case .deadLetter(let index): applied.lostDeadLetters.append((index, error))
+            case .acknowledge:
+                applied.acknowledged = false
+                applied.otherErrors.append(error)
+            case .audio, .lastEntry, .marker, .housekeeping: applied.otherErrors.append(error)
+            }
+        }
+        applied.written = writes.filter { !lost.contains($0) }
+        return .applied(applied)
+    }
+
+    static func name(_ role: Role) -> String {
+        switch role {
+        case .audio, .marker: "SET"
+        case .lastEntry, .result, .deadLetter: "XADD"
+        case .housekeeping(let name): name
+        case .acknowledge: "XACK"
+        }
+    }
+
+    /// `XADD stream MAXLEN ~ max * fields…`, written word by word.
+    static func appendXADD(to stream: RedisArgument, maxLength: Int, _ fields: [EntryField], into commands: inout RedisCommands) {
+        commands.begin(6 + 2 * fields.count, name: "XADD")
+        for word in [stream, "MAXLEN", "~", .integer(maxLength), "*"] { commands.appendArgument(word) }
+        for field in fields {
+            commands.appendArgument(field.name)
+            commands.appendArgument(field.value)
+        }
+    }
+}
+
+extension WriteBackCheck.KeyState {
+    var acceptsHash: Bool {
+        if case .other(let type) = self { return type == "hash" }
+        return true
+    }
+}

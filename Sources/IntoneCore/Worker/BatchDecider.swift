@@ -1,0 +1,123 @@
+/// Decides what becomes of each job of a batch, before and after the token buckets.
+///
+/// Pure: no Redis, no clock of its own. The loop gives it the jobs as read, the agents'
+/// settings and Redis's time, and performs what it returns.
+public struct BatchDecider: Sendable {
+    public var keys: QueueKeys
+    public var validation: JobValidation
+    public var maxAttempts: Int
+    public var defaultTTS: AgentSettings.Speech
+    public var agentLimit: RateLimit
+
+    public init(keys: QueueKeys, validation: JobValidation, maxAttempts: Int, defaultTTS: AgentSettings.Speech, agentLimit: RateLimit) {
+        self.keys = keys
+        self.validation = validation
+        self.maxAttempts = maxAttempts
+        self.defaultTTS = defaultTTS
+        self.agentLimit = agentLimit
+    }
+
+    /// A job that would be spoken, waiting for its buckets.
+    public struct Speakable: Sendable {
+        public var job: Job
+        public var valid: ValidJob
+        public var request: SpeechRequest
+        public var ticket: TokenBucketGate.Ticket
+    }
+
+    public struct Decision: Sendable {
+        /// Jobs answered without rendering: refused, failed, expired, not spoken.
+        public var answered: [FinishedJob] = []
+        /// Entries acknowledged without a result: a `job_id` that came twice in the batch
+        /// (the first is answered), and pending entries whose data is gone.
+        public var acknowledgeOnly: [String] = []
+        /// Jobs for the token buckets, in batch order.
+        public var speakable: [Speakable] = []
+    }
+
+    /// The agents whose settings the batch needs: those of its valid jobs.
+    public func agents(of jobs: [Job]) -> [ByteString] {
+        var seen = Set<ByteString>()
+        var agents: [ByteString] = []
+        for job in jobs {
+            guard let raw = job.value("agent_id"), !raw.isEmpty, raw.count <= JobValidation.maxIDBytes else { continue }
+            if seen.insert(ByteString(raw)).inserted { agents.append(ByteString(raw)) }
+        }
+        return agents
+    }
+
+    /// Validates and plans each job. `settings` gives an agent's settings (nil: the
+    /// defaults); `now` is Redis's clock.
+    public func decide(_ batch: JobStream.Batch, settings: (ByteString) -> AgentSettings?, now: Int64) -> Decision {
+        var decision = Decision()
+        decision.acknowledgeOnly = batch.vanished
+        // Every job is answered under its job id; one that came twice in the batch is
+        // answered once (the first), the others only acknowledged. Ids are bytes.
+        var jobIDs = Set<ByteString>()
+        for job in batch.jobs {
+            let validated = validation.validate(job)
+            let valid = try? validated.get()
+            guard jobIDs.insert(FinishedJob.jobID(of: job, valid: valid)).inserted else {
+                decision.acknowledgeOnly.append(job.entryID)
+                continue
+            }
+            if job.attempts > maxAttempts {
+                let failure = JobFailure(.tooManyAttempts, "delivered \(job.attempts) times; the limit is \(maxAttempts)")
+                decision.answered.append(finished(job, valid, .failed(failure)))
+                continue
+            }
+            guard let valid else {
+                if case .failure(let failure) = validated { decision.answered.append(finished(job, nil, .failed(failure))) }
+                continue
+            }
+            let agent = settings(valid.agentID) ?? AgentSettings(tts: defaultTTS)
+            switch JobPlan.make(for: valid, settings: agent, agentLimit: agentLimit, nowMilliseconds: now) {
+            case .expired:
+                decision.answered.append(finished(job, valid, .expired, streamed: valid.stream ?? agent.stream))
+            case .textOnly(let reason):
+                decision.answered.append(finished(job, valid, .textOnly(reason), streamed: valid.stream ?? agent.stream))
+            case .speak(let request, let limit):
+                let ticket = TokenBucketGate.Ticket(jobID: valid.jobID, agentID: valid.agentID, userID: valid.userID, agentLimit: limit)
+                decision.speakable.append(Speakable(job: job, valid: valid, request: request, ticket: ticket))
+            }
+        }
+        return decision
+    }
+
+    /// After the buckets: refused jobs are answered `rate_limited`, jobs already answered
+    /// are only acknowledged, the rest are rendered.
+    public func admit(_ speakable: [Speakable], verdicts: [TokenBucketGate.Verdict]) -> (
+        admitted: [Speakable], answered: [FinishedJob], acknowledgeOnly: [String]
+    ) {
+        var admitted: [Speakable] = []
+        var answered: [FinishedJob] = []
+        var acknowledgeOnly: [String] = []
+        for (item, verdict) in zip(speakable, verdicts) {
+            switch verdict {
+            case .admitted:
+                admitted.append(item)
+            case .refused(let wait, let scope):
+                answered.append(
+                    finished(item.job, item.valid, .rateLimited(retryAfterMilliseconds: wait, scope: scope), streamed: item.request.streamed))
+            case .duplicate:
+                acknowledgeOnly.append(item.job.entryID)
+            case .unusableBucket(let scope):
+                let key = scope == .agent ? keys.agentBucket(item.valid.agentID) : keys.userBucket(item.valid.userID)
+                let failure = JobFailure(
+                    .badRateLimitKey, "the \(scope.rawValue) token bucket \(key) holds another type of value; delete it to reset the bucket")
+                answered.append(finished(item.job, item.valid, .failed(failure), streamed: item.request.streamed))
+            }
+        }
+        return (admitted, answered, acknowledgeOnly)
+    }
+
+    /// A job answered without audio; a streamed one still ends its audio stream (its only
+    /// entry is the last one, with the status). A refused job is streamed when it asked
+    /// for it itself.
+    func finished(_ job: Job, _ valid: ValidJob?, _ outcome: JobOutcome, streamed: Bool? = nil) -> FinishedJob {
+        let wantsStream = streamed ?? (job.value("stream") == Array("1".utf8))
+        return FinishedJob(
+            job: job, valid: valid, outcome: outcome, keys: keys,
+            streamed: wantsStream ? StreamedAudio(chunks: 0, bytes: 0, firstChunkMilliseconds: nil) : nil)
+    }
+}

@@ -1,0 +1,154 @@
+import Logging
+
+/// What the loop tells operators: metrics and statistics for every write-back, and log
+/// lines kept few. A refused or failed job is a debug line (with `job.id` and
+/// `trace.parent`); once a minute a warning sums them up by error code, so a producer
+/// that floods the queue with bad jobs cannot flood the logs.
+final class WorkerReporter {
+    let logger: Logger
+    let metrics: WorkerMetrics
+    let worker: Worker
+    private var refusals: [JobErrorCode: Int] = [:]
+    private var summaryDue: Int64 = 0
+    private var reportedRoundTrips = 0
+    private var refusedOnce = Set<String>()
+    static let summaryIntervalMilliseconds: Int64 = 60_000
+
+    init(worker: Worker, metrics: WorkerMetrics) {
+        self.worker = worker
+        logger = worker.logger
+        self.metrics = metrics
+    }
+
+    /// The log metadata of a job: its id and trace context, escaped.
+    static func metadata(_ job: FinishedJob) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["job.id": "\(job.jobID)", "entry.id": "\(job.job.entryID)"]
+        if let agent = job.valid?.agentID { metadata["agent.id"] = "\(agent)" }
+        if let traceparent = job.job.value("traceparent") { metadata["trace.parent"] = "\(DisplayText.escaped(Array(traceparent.prefix(128))))" }
+        return metadata
+    }
+
+    func report(_ reports: [WriteBackQueue.Report], loop: WorkLoop) {
+        for report in reports {
+            switch report {
+            case .written(let jobs, let duplicates, let acknowledged, let nanoseconds):
+                metrics.finish.recordNanoseconds(nanoseconds)
+                written(jobs, duplicates: duplicates + acknowledged, loop: loop)
+            case .fault(let fault, let error):
+                loop.raise("write-back", "\(Self.describe(fault)): \(error.message)")
+            case .cleared:
+                loop.clear("write-back")
+            case .resultRefused(let job, let error):
+                logger.warning("a result was refused inside its transaction; writing it again", metadata: Self.metadata(job).merging(["error.message": "\(error.message)"]) { $1 })
+            case .deadLetterLost(let job, let error):
+                logger.error("a dead letter was refused inside its transaction", metadata: Self.metadata(job).merging(["error.message": "\(error.message)"]) { $1 })
+            case .refusedInTransaction(let error):
+                if refusedOnce.insert(error.code.name + error.message.prefix(40)).inserted {
+                    logger.warning("a command of a write-back was refused; no job lost", metadata: ["error.message": "\(error.message)"])
+                }
+            }
+        }
+    }
+
+    static func describe(_ fault: WriteBackQueue.Fault) -> String {
+        switch fault {
+        case .refused: "redis refuses write-backs"
+        case .resultsKey: "the result stream cannot be written"
+        case .deadKey: "the dead-letter stream cannot be written"
+        case .statsKey: "the statistics hash cannot be written"
+        }
+    }
+
+    private func written(_ jobs: [FinishedJob], duplicates: Int, loop: WorkLoop) {
+        metrics.duplicates.increment(by: duplicates)
+        var audioMilliseconds = 0
+        let now = loop.clock.now
+        for job in jobs {
+            metrics.jobs[job.outcome.status]?.increment()
+            switch job.outcome {
+            case .ok(let audio, _):
+                audioMilliseconds += audio.durationMilliseconds
+                metrics.audioSeconds.increment(by: Double(audio.sampleCount) / Double(max(audio.sampleRate, 1)))
+                metrics.synthesis.recordMicroseconds(audio.synthesisMicroseconds)
+                metrics.encoding.recordMicroseconds(audio.encodingMicroseconds)
+                let first = job.streamed?.firstChunkMilliseconds ?? job.job.enqueuedAtMilliseconds.map { max(0, now - $0) }
+                if let first { metrics.firstAudio[job.streamed != nil]?.recordMilliseconds(first) }
+            case .failed(let failure):
+                metrics.deadLetters.increment()
+                metrics.failures[failure.code]?.increment()
+                refusals[failure.code, default: 0] += 1
+                logger.debug(
+                    "job failed", metadata: Self.metadata(job).merging(["error.code": "\(failure.code.rawValue)", "error.message": "\(failure.message)"]) { $1 })
+            default:
+                break
+            }
+        }
+        let roundTrips = loop.connection?.roundTrips ?? reportedRoundTrips
+        metrics.redisRoundTrips.increment(by: max(0, roundTrips - reportedRoundTrips))
+        reportedRoundTrips = roundTrips
+        worker.record { stats in
+            stats.duplicates += duplicates
+            stats.redisRoundTrips = roundTrips
+            for job in jobs { stats.results[job.outcome.status.rawValue, default: 0] += 1 }
+            stats.audioMilliseconds += audioMilliseconds
+        }
+        summarize()
+    }
+
+    /// Once a minute, one warning for the jobs refused or failed in it.
+    func summarize() {
+        let now = Monotonic.milliseconds()
+        guard now >= summaryDue else { return }
+        summaryDue = now + Self.summaryIntervalMilliseconds
+        guard !refusals.isEmpty else { return }
+        let total = refusals.values.reduce(0, +)
+        let parts = refusals.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key.rawValue < $1.key.rawValue) }
+            .map { "\($0.value) \($0.key.rawValue)" }
+        logger.warning("\(total) jobs failed or refused in the last minute: \(parts.joined(separator: ", "))")
+        refusals = [:]
+    }
+
+    func decided(_ entries: Int) {
+        metrics.batchSize.record(entries)
+        worker.record { $0.batches += 1 }
+    }
+
+    func duplicates(_ count: Int) {
+        guard count > 0 else { return }
+        metrics.duplicates.increment(by: count)
+    }
+
+    func tookOver(_ count: Int, claimIdleMilliseconds: Int) {
+        guard count > 0 else { return }
+        metrics.takeovers.increment(by: count)
+        worker.record { $0.takeovers += count }
+        logger.info("taking over jobs idle past the claim time", metadata: ["jobs": "\(count)", "claim_idle_ms": "\(claimIdleMilliseconds)"])
+    }
+
+    func removedConsumers(_ names: [String]) {
+        guard !names.isEmpty else { return }
+        logger.info("removed consumers that are gone and hold nothing", metadata: ["consumers": "\(DisplayText.escaped(names.joined(separator: ",")))"])
+    }
+
+    func sampled(_ sample: QueueSample.Output) {
+        metrics.pending.record(sample.pending)
+        metrics.lag.record(max(0, sample.length - sample.pending))
+        if let oldest = sample.oldestPendingMilliseconds {
+            metrics.oldestPendingAge.record(Double(max(0, sample.serverMilliseconds - oldest)) / 1000)
+        } else {
+            metrics.oldestPendingAge.record(0)
+        }
+    }
+
+    func synthesizersRestarted(_ count: Int) {
+        guard count > 0 else { return }
+        metrics.synthesizerRestarts.increment(by: count)
+        worker.record { $0.synthesizerRestarts += count }
+    }
+
+    func chunkRefused(_ error: RedisError) {
+        if refusedOnce.insert("chunk " + error.code.name).inserted {
+            logger.warning("a streamed chunk was refused", metadata: ["error.message": "\(error.message)"])
+        }
+    }
+}

@@ -1,0 +1,316 @@
+/// What is decided or rendered and not yet written back, and the write-backs in flight.
+///
+/// Group commit: whatever finished while the previous write-back was in flight goes in
+/// the next one. A write-back takes two steps on one connection, each riding in the
+/// loop's next pipeline: the check (`WriteBackCheck`), then the commit
+/// (`WriteBackCommit`) first thing in the pipeline after it, so no other EXEC comes in
+/// between. Under load each pipeline carries one group's commit and the next group's
+/// check.
+///
+/// Nothing is lost to Redis's refusals: a write-back Redis refuses (OOM, NOPERM, a key
+/// of the wrong type) stays here, rendered, and is tried again after a capped backoff,
+/// without another delivery of its jobs.
+struct WriteBackQueue {
+    struct Group {
+        var items: [WriteBackCommit.Item] = []
+        var acknowledgeOnly: [String] = []
+        /// When its check was sent (monotonic nanoseconds), for the write-back's duration.
+        var startedNanoseconds: Int64 = 0
+        var isEmpty: Bool { items.isEmpty && acknowledgeOnly.isEmpty }
+    }
+
+    /// What became of a write-back, for the loop to count and log.
+    enum Report {
+        case written([FinishedJob], duplicates: Int, acknowledged: Int, nanoseconds: Int64)
+        case fault(Fault, RedisError)
+        case cleared(Fault)
+        /// A result refused inside a transaction that went through: answered again.
+        case resultRefused(FinishedJob, RedisError)
+        case deadLetterLost(FinishedJob, RedisError)
+        case refusedInTransaction(RedisError)
+    }
+
+    /// Conditions that hold write-backs back, each reported once while it lasts.
+    enum Fault: Hashable, CaseIterable {
+        /// Redis refused whole transactions (OOM, NOPERM…), or the check itself.
+        case refused
+        /// The queue's result stream, dead-letter stream or statistics hash is a key of
+        /// another type.
+        case resultsKey
+        case deadKey
+        case statsKey
+    }
+
+    let maxJobs: Int
+    let maxAudioBytes: Int
+    let keys: QueueKeys
+    private(set) var waiting: [WriteBackCommit.Item] = []
+    private(set) var waitingAcks: [String] = []
+    private(set) var checking: Group?
+    private(set) var checked: (group: Group, check: WriteBackCheck.Output, epoch: Int)?
+    private(set) var committing: Group?
+    private(set) var retryAt: Int64 = 0
+    private var backoff = Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000)
+    private var active = Set<Fault>()
+
+    init(keys: QueueKeys, maxJobs: Int, maxAudioBytes: Int) {
+        self.keys = keys
+        self.maxJobs = max(1, maxJobs)
+        self.maxAudioBytes = maxAudioBytes
+    }
+
+    mutating func add(_ job: FinishedJob) { waiting.append(WriteBackCommit.Item(job)) }
+    mutating func acknowledge(_ ids: [String]) { waitingAcks += ids }
+
+    /// Nothing waiting and nothing in flight.
+    var isEmpty: Bool { waiting.isEmpty && waitingAcks.isEmpty && checking == nil && checked == nil && committing == nil }
+    var inFlight: Bool { checking != nil || committing != nil }
+    var isHeldBack: Bool { retryAt > Monotonic.milliseconds() }
+
+    /// Entries held here (for keeping them fresh, or releasing them at shutdown).
+    var entryIDs: [String] {
+        var ids = waitingAcks + waiting.filter(\.acknowledges).map(\.finished.job.entryID)
+        for group in [checking, checked?.group, committing].compactMap({ $0 }) {
+            ids += group.acknowledgeOnly + group.items.filter(\.acknowledges).map(\.finished.job.entryID)
+        }
+        return ids
+    }
+
+    /// Audio bytes held here, rendered and not yet written.
+    var audioBytes: Int {
+        var items = waiting
+        for group in [checking, checked?.group, committing].compactMap({ $0 }) { items += group.items }
+        return items.reduce(0) { $0 + Self.audioBytes($1) }
+    }
+
+    /// Whether a checked group can be committed now (its WATCH still in force).
+    func commitReady(epoch: Int) -> Bool { checked.map { $0.epoch == epoch } ?? false }
+
+    /// Whether a new group can be checked now.
+    func checkReady(now: Int64) -> Bool {
+        checking == nil && checked == nil && (!waiting.isEmpty || !waitingAcks.isEmpty) && now >= retryAt
+    }
+
+    /// The commit of the checked group, first thing in the next pipeline.
+    mutating func takeCommit(settings: WriteBackCommit.Settings, epoch: Int, counters: [RedisCommands] = []) -> WriteBackCommit? {
+        guard let (group, check, checkedEpoch) = checked else { return nil }
+        checked = nil
+        guard checkedEpoch == epoch else {
+            // Its WATCH has ended (a reconnect): check it again.
+            requeue(group)
+            return nil
+        }
+        committing = group
+        return WriteBackCommit(settings: settings, items: group.items, acknowledgeOnly: group.acknowledgeOnly, check: check, counters: counters)
+    }
+
+    /// The check of the next group: jobs in the order they finished, up to the limits.
+    mutating func takeCheck(now: Int64) -> WriteBackCheck? {
+        guard checkReady(now: now) else { return nil }
+        var group = Group(acknowledgeOnly: waitingAcks, startedNanoseconds: Monotonic.nanoseconds())
+        waitingAcks = []
+        var bytes = 0
+        var taken = 0
+        for item in waiting {
+            let size = Self.audioBytes(item)
+            if taken >= maxJobs || (taken > 0 && bytes + size > maxAudioBytes) { break }
+            group.items.append(item)
+            bytes += size
+            taken += 1
+        }
+        waiting.removeFirst(taken)
+        checking = group
+        return WriteBackCheck(
+            keys: keys, jobIDs: group.items.map(\.finished.jobID), resultStreams: group.items.map(\.finished.resultStream),
+            needsDeadLetters: group.items.contains { $0.finished.outcome.failure != nil })
+    }
+
+    /// The check came back: the group is ready to commit, but for jobs that cannot be
+    /// written now (a queue-wide key of the wrong type), which wait for a retry.
+    mutating func receiveCheck(_ result: Result<WriteBackCheck.Output, RedisError>, epoch: Int, now: Int64) -> [Report] {
+        guard var group = checking else { return [] }
+        checking = nil
+        let check: WriteBackCheck.Output
+        switch result {
+        case .failure(let error):
+            requeue(group)
+            return holdBack(.refused, error, now: now)
+        case .success(let output): check = output
+        }
+        var reports: [Report] = []
+        let results = ByteString(keys.results)
+        var held: [WriteBackCommit.Item] = []
+        var kept: [WriteBackCommit.Item] = []
+        for var item in group.items {
+            item.finished = Self.prepared(item.finished, check: check, keys: keys)
+            let stream = item.finished.resultStream
+            if stream == results, !check.results.acceptsEntries {
+                held.append(item)
+            } else if item.finished.outcome.failure != nil, !check.dead.acceptsEntries {
+                held.append(item)
+            } else {
+                kept.append(item)
+            }
+        }
+        reports += update(.resultsKey, check.results.acceptsEntries ? nil : Self.typeError(keys.results, check.results, "stream"), now: now)
+        reports += update(.deadKey, check.dead.acceptsEntries ? nil : Self.typeError(keys.dead, check.dead, "stream"), now: now)
+        reports += update(.statsKey, check.stats.acceptsHash ? nil : Self.typeError(keys.stats, check.stats, "hash"), now: now)
+        if !held.isEmpty {
+            waiting.insert(contentsOf: held, at: 0)
+            retryAt = now + Int64(backoff.next())
+        }
+        group.items = kept
+        if !group.isEmpty { checked = (group, check, epoch) }
+        return reports
+    }
+
+    /// The commit came back.
+    mutating func receiveCommit(_ result: Result<WriteBackCommit.Output, RedisError>, commit: WriteBackCommit, now: Int64) -> [Report] {
+        guard let group = committing else { return [] }
+        committing = nil
+        switch result {
+        case .failure(let error):
+            requeue(group)
+            return holdBack(.refused, error, now: now)
+        case .success(.aborted):
+            // Another worker answered one of these job ids: check again, at once.
+            requeue(group)
+            return []
+        case .success(.refused(let error)):
+            requeue(group)
+            return holdBack(.refused, error, now: now)
+        case .success(.applied(let applied)):
+            var reports = update(.refused, nil, now: now)
+            backoff.reset()
+            let written = applied.written.map { group.items[$0].finished }
+            reports.append(
+                .written(
+                    written, duplicates: commit.duplicates.count, acknowledged: applied.acknowledged ? group.acknowledgeOnly.count : 0,
+                    nanoseconds: Monotonic.nanoseconds() - group.startedNanoseconds))
+            for (index, error) in applied.lostResults {
+                // The transaction went through without this result (its stream changed
+                // in the instant before EXEC): answer it again, to the queue's result
+                // stream if its own cannot take it, without acknowledging it twice.
+                var item = group.items[index]
+                if item.finished.resultStream != ByteString(keys.results) {
+                    item.finished = Self.redirected(item.finished, because: "reply_to '\(item.finished.resultStream)' refused the result: \(error.message)", keys: keys)
+                }
+                item.acknowledges = item.acknowledges && !applied.acknowledged
+                waiting.insert(item, at: 0)
+                reports.append(.resultRefused(item.finished, error))
+            }
+            for (index, error) in applied.lostDeadLetters { reports.append(.deadLetterLost(group.items[index].finished, error)) }
+            if !applied.acknowledged {
+                // The entries stay pending; their results are written, so a later delivery
+                // finds the done markers and only acknowledges them.
+                waitingAcks += group.acknowledgeOnly
+            }
+            for error in applied.otherErrors { reports.append(.refusedInTransaction(error)) }
+            return reports
+        }
+    }
+
+    /// The connection broke with write-backs in flight: whether they were written is not
+    /// known, so they are checked again (the done markers tell).
+    mutating func connectionLost() {
+        for group in [committing, checked?.group, checking].compactMap({ $0 }) { requeue(group) }
+        committing = nil
+        checked = nil
+        checking = nil
+    }
+
+    /// Takes every job out (shutdown past its grace): their entries are released.
+    mutating func drain() -> [String] {
+        connectionLost()
+        let ids = entryIDs
+        waiting = []
+        waitingAcks = []
+        return ids
+    }
+
+    private mutating func requeue(_ group: Group) {
+        waiting.insert(contentsOf: group.items, at: 0)
+        waitingAcks += group.acknowledgeOnly
+    }
+
+    private mutating func holdBack(_ fault: Fault, _ error: RedisError, now: Int64) -> [Report] {
+        retryAt = now + Int64(backoff.next())
+        return update(fault, error, now: now)
+    }
+
+    /// Raises or clears a fault; reports only changes.
+    private mutating func update(_ fault: Fault, _ error: RedisError?, now: Int64) -> [Report] {
+        if let error {
+            return active.insert(fault).inserted ? [.fault(fault, error)] : []
+        }
+        return active.remove(fault) != nil ? [.cleared(fault)] : []
+    }
+
+    /// A job as it will be written, given the check: a reply whose deadline passed while
+    /// it rendered is `expired` (its audio is not stored), and a result whose `reply_to`
+    /// cannot take it goes to the queue's result stream as `failed`/`bad_reply_to`.
+    static func prepared(_ job: FinishedJob, check: WriteBackCheck.Output, keys: QueueKeys) -> FinishedJob {
+        var job = job
+        if case .ok = job.outcome, job.streamed == nil, let expires = job.valid?.expiresAtMilliseconds, check.serverMilliseconds > expires {
+            job.outcome = .expired
+        }
+        let state = check.state(of: job.resultStream, keys: keys)
+        if job.resultStream != ByteString(keys.results), !state.acceptsEntries {
+            let why =
+                switch state {
+                case .exhaustedStream: "has reached the largest stream id and takes no more entries"
+                case .other(let type): "is a \(type), not a stream"
+                default: "cannot take entries"
+                }
+            job = redirected(job, because: "reply_to '\(job.resultStream)' \(why); the result is on \(keys.results) instead", keys: keys)
+        }
+        return job
+    }
+
+    static func redirected(_ job: FinishedJob, because message: String, keys: QueueKeys) -> FinishedJob {
+        var job = job
+        job.outcome = .failed(JobFailure(.badReplyTo, message))
+        job.resultStream = ByteString(keys.results)
+        return job
+    }
+
+    static func typeError(_ key: String, _ state: WriteBackCheck.KeyState, _ wanted: String) -> RedisError {
+        let found: String =
+            switch state {
+            case .other(let type): "a \(type)"
+            case .exhaustedStream: "a stream at the largest id"
+            case .stream: "a stream"
+            case .absent: "missing"
+            }
+        return RedisError(.wrongType, "\(key) is \(found), not a \(wanted); jobs that need it wait until it is fixed")
+    }
+
+    static func audioBytes(_ item: WriteBackCommit.Item) -> Int {
+        if case .ok(let audio, _) = item.finished.outcome { return audio.bytes.count }
+        return 0
+    }
+}
+
+/// Capped exponential backoff with jitter.
+struct Backoff: Sendable {
+    let initialMilliseconds: Int
+    let maximumMilliseconds: Int
+    private var delay: Int
+
+    init(initialMilliseconds: Int, maximumMilliseconds: Int) {
+        self.initialMilliseconds = initialMilliseconds
+        self.maximumMilliseconds = maximumMilliseconds
+        delay = initialMilliseconds
+    }
+
+    /// The next wait: half the current delay plus up to as much again at random.
+    mutating func next() -> Int {
+        let wait = delay / 2 + Int.random(in: 0...max(0, delay / 2))
+        delay = min(delay * 2, maximumMilliseconds)
+        return wait
+    }
+
+    mutating func reset() {
+        delay = initialMilliseconds
+    }
+}
