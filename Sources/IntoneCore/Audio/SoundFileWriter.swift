@@ -43,10 +43,13 @@ final class SoundFileWriter {
     }
 
     private let file: MemoryFile
+    private let format: Int32
     private var handle: OpaquePointer?
+    private var wroteSamples = false
 
     init(_ container: Container, sampleRate: Int) throws(AudioError) {
         file = MemoryFile(mode: container.mode)
+        format = container.format
         var info = SF_INFO()
         info.samplerate = Int32(sampleRate)
         info.channels = 1
@@ -81,6 +84,7 @@ final class SoundFileWriter {
         guard written == samples.count else {
             throw AudioError(.encoding, "libsndfile wrote \(written) of \(samples.count) samples: \(Self.lastError(handle))")
         }
+        wroteSamples = true
     }
 
     /// The bytes encoded since the last call (append-only files), without closing.
@@ -95,6 +99,10 @@ final class SoundFileWriter {
     func close() throws(AudioError) -> [UInt8] {
         guard let handle else { throw AudioError(.misuse, "the sound file is closed") }
         self.handle = nil
+        if !wroteSamples && format & Int32(SF_FORMAT_TYPEMASK) == Int32(SF_FORMAT_FLAC) {
+            // libsndfile starts a FLAC stream at its first samples; without any it would write nothing.
+            sf_command(handle, Int32(SFC_UPDATE_HEADER_NOW), nil, 0)
+        }
         let status = sf_close(handle)
         guard status == 0 else {
             throw AudioError(.encoding, "libsndfile failed to close the stream: \(String(cString: sf_error_number(status)))")
