@@ -10,7 +10,7 @@ struct AudioEncodingTests {
     static let decodedFormats = [
         "wav", "wav_8000", "wav_16000", "wav_48000", "pcm_8000", "pcm_16000", "pcm_22050", "pcm_44100", "ulaw_8000", "alaw_8000",
         "flac", "flac_8000", "flac_48000", "opus", "opus_8000_6", "opus_12000", "opus_16000", "opus_48000_256", "mp3",
-        "mp3_16000_8", "mp3_24000", "mp3_32000_32", "mp3_44100", "mp3_48000_320",
+        "mp3_16000_8", "mp3_24000", "mp3_24000_8", "mp3_32000_32", "mp3_44100", "mp3_48000_320",
     ]
 
     @Test("ffmpeg decodes each format to the speech: rate, duration within 5%, correlation above 0.8", arguments: decodedFormats)
@@ -56,7 +56,9 @@ struct AudioEncodingTests {
         #expect(droppedRatio > 1.4, "sample dropping gives \(droppedRatio)")
     }
 
-    static let byteStreams = ["pcm_8000", "pcm_16000", "pcm_22050", "pcm_48000", "ulaw_8000", "alaw_8000", "mp3", "mp3_16000_8", "mp3_48000_320", "mp3_44100"]
+    static let byteStreams = [
+        "pcm_8000", "pcm_16000", "pcm_22050", "pcm_48000", "ulaw_8000", "alaw_8000", "mp3", "mp3_16000_8", "mp3_48000_320", "mp3_44100",
+    ]
 
     @Test("pcm, ulaw, alaw and mp3 chunks concatenate to exactly the bytes not streamed", arguments: byteStreams)
     func chunksConcatenate(_ name: String) throws {
@@ -96,7 +98,9 @@ struct AudioEncodingTests {
         #expect(decoded == original.samples)
     }
 
-    @Test("each opus and flac chunk is a file of its own; in order they are the reply", arguments: ["opus", "opus_8000_6", "opus_48000_256", "flac", "flac_16000"])
+    @Test(
+        "each opus and flac chunk is a file of its own; in order they are the reply",
+        arguments: ["opus", "opus_8000_6", "opus_48000_256", "flac", "flac_16000"])
     func chunksAreFiles(_ name: String) throws {
         let format = try AudioFormat(parsing: name)
         let speech = try Speech.sibilants.get()

@@ -36,7 +36,8 @@ struct AudioFormatTests {
         Good(name: "opus_48000", canonical: "opus_48000_64", codec: .opus, rate: 48000, kbps: 64, contentType: "audio/ogg;codecs=opus"),
         Good(name: "opus_24000_32", canonical: "opus_24000_32", codec: .opus, rate: 24000, kbps: 32, contentType: "audio/ogg;codecs=opus"),
         Good(name: "opus_8000_6", canonical: "opus_8000_6", codec: .opus, rate: 8000, kbps: 6, contentType: "audio/ogg;codecs=opus"),
-        Good(name: "opus_48000_256", canonical: "opus_48000_256", codec: .opus, rate: 48000, kbps: 256, contentType: "audio/ogg;codecs=opus"),
+        Good(
+            name: "opus_48000_256", canonical: "opus_48000_256", codec: .opus, rate: 48000, kbps: 256, contentType: "audio/ogg;codecs=opus"),
         Good(name: "mp3", canonical: "mp3_22050_32", codec: .mp3, rate: 22050, kbps: 32, contentType: "audio/mpeg"),
         Good(name: "mp3_22050", canonical: "mp3_22050_32", codec: .mp3, rate: 22050, kbps: 32, contentType: "audio/mpeg"),
         Good(name: "mp3_16000", canonical: "mp3_16000_32", codec: .mp3, rate: 16000, kbps: 32, contentType: "audio/mpeg"),
@@ -81,7 +82,8 @@ struct AudioFormatTests {
             try AudioFormat(parsing: name)
         } throws: { error in
             guard let error = error as? AudioFormatError else { return false }
-            return error.format == name && error.message.contains("'\(name.prefix(40))") && error.message.contains("accepted: wav, wav_<rate>")
+            return error.format == name && error.message.contains("'\(name.prefix(40))")
+                && error.message.contains("accepted: wav, wav_<rate>")
         }
     }
 

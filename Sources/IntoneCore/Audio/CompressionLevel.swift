@@ -18,7 +18,9 @@ enum CompressionLevel {
     /// 1.25 times off the target between 8 and 320.
     static func mp3(kilobitsPerSecond: Int, sampleRate: Int) -> (level: Double, kilobitsPerSecond: Int) {
         let mpeg1 = sampleRate >= 32000
-        let allowed = mpeg1 ? [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320] : [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160]
+        let allowed =
+            mpeg1
+            ? [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320] : [8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160]
         let target = Double(kilobitsPerSecond)
         func distance(_ bitrate: Int) -> Double { max(Double(bitrate) / target, target / Double(bitrate)) }
         let standard = allowed.min { distance($0) < distance($1) }!

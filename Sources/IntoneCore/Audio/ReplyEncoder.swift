@@ -173,7 +173,8 @@ public final class ReplyEncoder {
         func le16(_ value: UInt16) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
         let unknown: UInt32 = 0xFFFF_FFFF
         return Array("RIFF".utf8) + le32(unknown) + Array("WAVE".utf8)
-            + Array("fmt ".utf8) + le32(16) + le16(1) + le16(1) + le32(UInt32(sampleRate)) + le32(UInt32(sampleRate * 2)) + le16(2) + le16(16)
+            + Array("fmt ".utf8) + le32(16) + le16(1) + le16(1) + le32(UInt32(sampleRate)) + le32(UInt32(sampleRate * 2)) + le16(2)
+            + le16(16)
             + Array("data".utf8) + le32(unknown)
     }
 }

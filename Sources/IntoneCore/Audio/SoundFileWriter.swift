@@ -56,7 +56,8 @@ final class SoundFileWriter {
         info.format = container.format
         var io = MemoryFile.virtualIO
         guard let handle = sf_open_virtual(&io, Int32(SFM_WRITE), &info, file.userData) else {
-            throw AudioError(.encoding, "libsndfile cannot write \(Self.describe(container.format)) at \(sampleRate) Hz: \(Self.lastError(nil))")
+            throw AudioError(
+                .encoding, "libsndfile cannot write \(Self.describe(container.format)) at \(sampleRate) Hz: \(Self.lastError(nil))")
         }
         self.handle = handle
         if var mode = container.bitrateMode {

@@ -106,7 +106,10 @@ enum Tools {
         let directory = try TemporaryDirectory()
         let path = try directory.write(bytes, to: "audio.\(fileExtension)")
         let output = try run(
-            "ffprobe", ["-v", "error"] + input + ["-select_streams", "a:0", "-show_entries", "stream=codec_name,sample_rate,channels", "-of", "csv=p=0", path])
+            "ffprobe",
+            ["-v", "error"] + input + [
+                "-select_streams", "a:0", "-show_entries", "stream=codec_name,sample_rate,channels", "-of", "csv=p=0", path,
+            ])
         let fields = output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").map(String.init)
         guard fields.count == 3, let rate = Int(fields[1]), let channels = Int(fields[2]) else {
             throw TestSupportError("ffprobe said '\(output)'")
@@ -120,7 +123,8 @@ enum Tools {
         let directory = try TemporaryDirectory()
         let path = try directory.write(bytes, to: "audio.\(fileExtension)")
         let outputPath = directory.path("decoded.raw")
-        try run("ffmpeg", ["-nostdin", "-v", "error"] + input + ["-i", path, "-f", "s16le", "-ac", "1", "-ar", String(rate), "-y", outputPath])
+        try run(
+            "ffmpeg", ["-nostdin", "-v", "error"] + input + ["-i", path, "-f", "s16le", "-ac", "1", "-ar", String(rate), "-y", outputPath])
         let data = try Data(contentsOf: URL(fileURLWithPath: outputPath))
         return data.withUnsafeBytes { raw in raw.bindMemory(to: Int16.self).map { Int16(littleEndian: $0) } }
     }
