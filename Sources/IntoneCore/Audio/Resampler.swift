@@ -5,13 +5,15 @@ import CSoxr
 /// Nyquist frequency).
 ///
 /// Why libsoxr rather than libsamplerate (`bench/resampler/run.sh`, 27 s of espeak-ng
-/// speech, 22050 Hz to 8000 Hz): soxr HQ keeps the contract's aliasing ratio at 1.00
-/// (sample dropping: 1.29), leaves a 3400 Hz tone at -0.01 dB and takes tones at 4200 and
-/// 5000 Hz (which would alias to 3800 and 3000 Hz) down by 144 dB, for 0.08 ms of CPU per
-/// second of speech (0.4 ms to 48 kHz). libsamplerate's SINC_MEDIUM_QUALITY filters less
-/// (ratio 0.88, its pass band ends lower; stop band -137 dB) at 8 ms per second, 100
-/// times the cost, and SINC_BEST_QUALITY matches soxr HQ at 24 ms per second. Both
-/// give the same output whether the input comes in pieces or at once.
+/// speech; docs/audio-resampling.md): to 8000 Hz, soxr HQ keeps the contract's aliasing
+/// ratio at 1.00 (sample dropping: 1.29 on that text), leaves a 3400 Hz tone at -0.01 dB
+/// and takes tones at 4200 and 5000 Hz (which would alias to 3800 and 3000 Hz) down by
+/// 143 dB or more, for 0.1 to 0.5 ms of CPU per second of speech (8 to 48 kHz) and
+/// 0.08 ms to design its filter for each reply. libsamplerate's SINC_MEDIUM_QUALITY
+/// filters less (its pass band ends lower: ratio 0.88; stop band -132 dB) for 5 to 12 ms
+/// per second, 20 to 40 times the cost, and its SINC_BEST_QUALITY, soxr HQ's equal in
+/// quality, takes 24 to 78 ms. Both give the same output whether the input comes in
+/// pieces or at once; both are maintained Debian packages (libsoxr0, libsamplerate0).
 ///
 /// The output is the input's, delayed by nothing: soxr compensates its filter's delay,
 /// holding back the last few milliseconds until `flush`. Feeding the same samples in
