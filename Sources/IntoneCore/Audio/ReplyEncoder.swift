@@ -22,9 +22,9 @@
 ///   number of chunk k is fixed (`0x496E746F + k`), so the same reply always gives the
 ///   same bytes and chunks can be chained.
 ///
-/// A chunk holds what the codecs have finished at the cut: the resampler keeps back a
-/// few milliseconds (its filter's length) and LAME about one frame, which go out in the
-/// next chunk. `cutChunk()` returns an empty array when nothing was finished since
+/// A chunk holds what the codecs have finished at the cut: the resampler keeps back 20
+/// to 55 ms (half its filter; 55 ms at 8000 Hz), LAME up to about two frames, which go
+/// out in the next chunk. `cutChunk()` returns an empty array when nothing was finished since
 /// the previous cut (an Opus or FLAC chunk is never an empty file).
 ///
 /// The output depends only on the samples, not on how they are split into `append`
