@@ -14,45 +14,47 @@ struct AudioEncodingTests {
     ]
 
     @Test("ffmpeg decodes each format to the speech: rate, duration within 5%, correlation above 0.8", arguments: decodedFormats)
-    func independentDecoderAgrees(_ name: String) throws {
+    func independentDecoderAgrees(_ name: String) async throws {
         let format = try AudioFormat(parsing: name)
-        let speech = try Speech.sibilants.get()
-        let (bytes, frames) = try EncoderDriver().encode(speech, as: format)
+        let speech = try await AudioWork.run { try Speech.sibilants.get() }
+        let (bytes, frames) = try await AudioWork.run { try EncoderDriver().encode(speech, as: format) }
         let seconds = Double(speech.count) / Double(AudioFormat.engineSampleRate)
         #expect(abs(Double(frames) / Double(format.sampleRate) - seconds) < 0.01 * seconds)
         try checkHeader(bytes, format: format, frames: frames)
 
         let headerless = Tools.headerlessInput(format)
         if headerless == nil {
-            let probe = try Tools.probe(bytes, fileExtension: format.fileExtension)
+            let probe = try await AudioWork.run { try Tools.probe(bytes, fileExtension: format.fileExtension) }
             let expected: [AudioFormat.Codec: String] = [.wav: "pcm_s16le", .flac: "flac", .opus: "opus", .mp3: "mp3"]
             #expect(probe.codec == expected[format.codec])
             #expect(probe.channels == 1)
             // Opus always decodes at 48 kHz; its header carries the input rate (checked above).
             #expect(probe.sampleRate == (format.codec == .opus ? 48000 : format.sampleRate))
         }
-        let decoded = try Tools.decode(bytes, fileExtension: format.fileExtension, input: headerless ?? [], rate: format.sampleRate)
+        let decoded = try await AudioWork.run {
+            try Tools.decode(bytes, fileExtension: format.fileExtension, input: headerless ?? [], rate: format.sampleRate)
+        }
         let decodedSeconds = Double(decoded.count) / Double(format.sampleRate)
         #expect(abs(decodedSeconds - seconds) < 0.05 * seconds, "decoded \(decodedSeconds) s of \(seconds) s")
-        // The reference: the original WAV, resampled to the output rate by ffmpeg.
-        try expectSameSpeech(decoded, format: format)
+        try await expectSameSpeech(decoded, format: format)
     }
 
     @Test(
         "8 kHz output is band-limited: the 3.0-3.8 kHz share stays within 1.25 times the original's",
         arguments: ["ulaw_8000", "alaw_8000", "pcm_8000", "wav_8000"])
-    func eightKilohertzHasNoAliasing(_ name: String) throws {
+    func eightKilohertzHasNoAliasing(_ name: String) async throws {
         let format = try AudioFormat(parsing: name)
-        let speech = try Speech.sibilants.get()
-        let original = Signal.highBandRatio(speech, rate: AudioFormat.engineSampleRate)
-        let (bytes, _) = try EncoderDriver().encode(speech, as: format)
-        let decoded = try Tools.decode(bytes, fileExtension: format.fileExtension, input: Tools.headerlessInput(format) ?? [], rate: 8000)
-        let ratio = Signal.highBandRatio(decoded, rate: 8000) / original
+        let (ratio, droppedRatio) = try await AudioWork.run {
+            let speech = try Speech.sibilants.get()
+            let original = Signal.highBandRatio(speech, rate: AudioFormat.engineSampleRate)
+            let (bytes, _) = try EncoderDriver().encode(speech, as: format)
+            let decoded = try Tools.decode(
+                bytes, fileExtension: format.fileExtension, input: Tools.headerlessInput(format) ?? [], rate: 8000)
+            // Dropping samples instead folds the sibilants into the band: the measure tells.
+            let dropped = (0..<speech.count * 8000 / AudioFormat.engineSampleRate).map { speech[$0 * AudioFormat.engineSampleRate / 8000] }
+            return (Signal.highBandRatio(decoded, rate: 8000) / original, Signal.highBandRatio(dropped, rate: 8000) / original)
+        }
         #expect(ratio < 1.25, "ratio \(ratio)")
-
-        // The measure tells: dropping samples instead folds the sibilants into the band.
-        let dropped = (0..<speech.count * 8000 / AudioFormat.engineSampleRate).map { speech[$0 * AudioFormat.engineSampleRate / 8000] }
-        let droppedRatio = Signal.highBandRatio(dropped, rate: 8000) / original
         #expect(droppedRatio > 1.4, "sample dropping gives \(droppedRatio)")
     }
 
@@ -61,11 +63,13 @@ struct AudioEncodingTests {
     ]
 
     @Test("pcm, ulaw, alaw and mp3 chunks concatenate to exactly the bytes not streamed", arguments: byteStreams)
-    func chunksConcatenate(_ name: String) throws {
+    func chunksConcatenate(_ name: String) async throws {
         let format = try AudioFormat(parsing: name)
-        let speech = try Speech.sibilants.get()
-        let whole = try EncoderDriver(pieceSeed: 7, largestPiece: 9000).encode(speech, as: format)
-        let streamed = try EncoderDriver(pieceSeed: 3, largestPiece: 700, cutEvery: 15000).stream(speech, as: format)
+        let speech = try await AudioWork.run { try Speech.sibilants.get() }
+        let whole = try await AudioWork.run { try EncoderDriver(pieceSeed: 7, largestPiece: 9000).encode(speech, as: format) }
+        let streamed = try await AudioWork.run {
+            try EncoderDriver(pieceSeed: 3, largestPiece: 700, cutEvery: 15000).stream(speech, as: format)
+        }
         #expect(streamed.chunks.count == (speech.count + 14999) / 15000)
         #expect(streamed.chunks.reduce([], +) == whole.bytes)
         #expect(streamed.frames == whole.frames)
@@ -79,11 +83,11 @@ struct AudioEncodingTests {
     }
 
     @Test("streamed wav starts with a header of unknown length and holds the same samples", arguments: ["wav", "wav_16000", "wav_8000"])
-    func streamedWAV(_ name: String) throws {
+    func streamedWAV(_ name: String) async throws {
         let format = try AudioFormat(parsing: name)
-        let speech = try Speech.sibilants.get()
-        let whole = try EncoderDriver().encode(speech, as: format)
-        let streamed = try EncoderDriver(cutEvery: 10000).stream(speech, as: format).chunks
+        let speech = try await AudioWork.run { try Speech.sibilants.get() }
+        let whole = try await AudioWork.run { try EncoderDriver().encode(speech, as: format) }
+        let streamed = try await AudioWork.run { try EncoderDriver(cutEvery: 10000).stream(speech, as: format).chunks }
         let joined = streamed.reduce([], +)
         #expect(joined.count == whole.bytes.count)
         #expect(Array(joined[4..<8]) == [0xff, 0xff, 0xff, 0xff])
@@ -94,38 +98,42 @@ struct AudioEncodingTests {
         let original = try WAVCodec.decode(whole.bytes)
         #expect(original.sampleRate == format.sampleRate)
         // A decoder that reads the stream as it comes (ffmpeg) takes it as it is.
-        let decoded = try Tools.decode(joined, fileExtension: "wav", rate: format.sampleRate)
+        let decoded = try await AudioWork.run { try Tools.decode(joined, fileExtension: "wav", rate: format.sampleRate) }
         #expect(decoded == original.samples)
     }
 
     @Test(
         "each opus and flac chunk is a file of its own; in order they are the reply",
         arguments: ["opus", "opus_8000_6", "opus_48000_256", "flac", "flac_16000"])
-    func chunksAreFiles(_ name: String) throws {
+    func chunksAreFiles(_ name: String) async throws {
         let format = try AudioFormat(parsing: name)
-        let speech = try Speech.sibilants.get()
-        let streamed = try EncoderDriver().stream(speech, as: format)
+        let speech = try await AudioWork.run { try Speech.sibilants.get() }
+        let streamed = try await AudioWork.run { try EncoderDriver().stream(speech, as: format) }
         let magic = format.codec == .opus ? Array("OggS".utf8) : Array("fLaC".utf8)
         var decoded: [Int16] = []
         for chunk in streamed.chunks where !chunk.isEmpty {
             #expect(Array(chunk.prefix(4)) == magic)
-            decoded += try Tools.decode(chunk, fileExtension: format.fileExtension, rate: format.sampleRate)
+            decoded += try await AudioWork.run { try Tools.decode(chunk, fileExtension: format.fileExtension, rate: format.sampleRate) }
         }
         let seconds = Double(speech.count) / Double(AudioFormat.engineSampleRate)
         let decodedSeconds = Double(decoded.count) / Double(format.sampleRate)
         #expect(abs(decodedSeconds - seconds) < 0.05 * seconds, "decoded \(decodedSeconds) s of \(seconds) s")
-        try expectSameSpeech(decoded, format: format)
+        try await expectSameSpeech(decoded, format: format)
     }
 
     @Test("the same samples give the same bytes, however they are split", arguments: AudioFormat.Codec.allCases)
-    func deterministic(_ codec: AudioFormat.Codec) throws {
+    func deterministic(_ codec: AudioFormat.Codec) async throws {
         let format = try AudioFormat(parsing: codec == .ulaw || codec == .alaw ? "\(codec)_8000" : "\(codec)_16000")
-        let speech = try Speech.sibilants.get()
-        let once = try EncoderDriver(pieceSeed: 1, largestPiece: 100_000).encode(speech, as: format).bytes
-        let pieces = try EncoderDriver(pieceSeed: 2, largestPiece: 300).encode(speech, as: format).bytes
+        let (once, pieces, streamedOnce, streamedAgain) = try await AudioWork.run {
+            let speech = try Speech.sibilants.get()
+            return (
+                try EncoderDriver(pieceSeed: 1, largestPiece: 100_000).encode(speech, as: format).bytes,
+                try EncoderDriver(pieceSeed: 2, largestPiece: 300).encode(speech, as: format).bytes,
+                try EncoderDriver(pieceSeed: 1, largestPiece: 5000).stream(speech, as: format).chunks,
+                try EncoderDriver(pieceSeed: 9, largestPiece: 77).stream(speech, as: format).chunks
+            )
+        }
         #expect(once == pieces)
-        let streamedOnce = try EncoderDriver(pieceSeed: 1, largestPiece: 5000).stream(speech, as: format).chunks
-        let streamedAgain = try EncoderDriver(pieceSeed: 9, largestPiece: 77).stream(speech, as: format).chunks
         #expect(streamedOnce == streamedAgain)
     }
 
@@ -144,10 +152,12 @@ struct AudioEncodingTests {
     }
 
     @Test("the default wav is version 1's WAVCodec file")
-    func defaultMatchesVersionOne() throws {
-        let speech = try Speech.sibilants.get()
-        let bytes = try ReplyEncoder.encode(PCMBuffer(sampleRate: 22050, samples: speech), as: .wav)
-        #expect(bytes == (try WAVCodec.encode(PCMBuffer(sampleRate: 22050, samples: speech))))
+    func defaultMatchesVersionOne() async throws {
+        let (encoded, versionOne) = try await AudioWork.run {
+            let pcm = PCMBuffer(sampleRate: 22050, samples: try Speech.sibilants.get())
+            return (try ReplyEncoder.encode(pcm, as: .wav), try WAVCodec.encode(pcm))
+        }
+        #expect(encoded == versionOne)
     }
 
     @Test("calls out of turn are refused")
@@ -167,12 +177,14 @@ struct AudioEncodingTests {
     /// ffmpeg) above 0.8. Below 10 kbit/s Opus codes speech parametrically (SILK at 6
     /// kbit/s keeps the spectrum, not the waveform: 0.78 here), so there the 10 ms
     /// loudness contour must correlate above 0.9 and the waveform above 0.7.
-    private func expectSameSpeech(_ decoded: [Int16], format: AudioFormat) throws {
-        let reference = try Speech.original(at: format.sampleRate)
-        let (correlation, lag) = Signal.correlation(reference, decoded)
+    private func expectSameSpeech(_ decoded: [Int16], format: AudioFormat) async throws {
+        let (correlation, lag, contour) = try await AudioWork.run {
+            let reference = try Speech.original(at: format.sampleRate)
+            let (correlation, lag) = Signal.correlation(reference, decoded)
+            return (correlation, lag, Signal.loudnessCorrelation(reference, decoded, rate: format.sampleRate))
+        }
         if format.codec == .opus, let kbps = format.kilobitsPerSecond, kbps < 10 {
             #expect(correlation > 0.7, "correlation \(correlation) at lag \(lag)")
-            let contour = Signal.loudnessCorrelation(reference, decoded, rate: format.sampleRate)
             #expect(contour > 0.9, "loudness contour correlation \(contour)")
         } else {
             #expect(correlation > 0.8, "correlation \(correlation) at lag \(lag)")
@@ -215,16 +227,20 @@ struct AudioBitrateTests {
     ]
 
     @Test("a reply of 5 s or more averages within 1.5 times the target bitrate", arguments: targets)
-    func bitrateNearTarget(_ name: String) throws {
+    func bitrateNearTarget(_ name: String) async throws {
         let format = try AudioFormat(parsing: name)
-        let speech = try Speech.sibilants.get()
-        let seconds = Double(speech.count) / Double(AudioFormat.engineSampleRate)
+        let (seconds, whole, streamed) = try await AudioWork.run {
+            let speech = try Speech.sibilants.get()
+            return (
+                Double(speech.count) / Double(AudioFormat.engineSampleRate),
+                try EncoderDriver().encode(speech, as: format).bytes.count,
+                try EncoderDriver().stream(speech, as: format).chunks.reduce(0) { $0 + $1.count }
+            )
+        }
         #expect(seconds >= 5)
         let target = Double(format.kilobitsPerSecond!)
-        let whole = try EncoderDriver().encode(speech, as: format).bytes
-        let kbps = Double(whole.count * 8) / seconds / 1000
+        let kbps = Double(whole * 8) / seconds / 1000
         #expect(kbps >= target / 1.5 && kbps <= target * 1.5, "\(kbps) kbit/s for \(name)")
-        let streamed = try EncoderDriver().stream(speech, as: format).chunks.reduce(0) { $0 + $1.count }
         let streamedKbps = Double(streamed * 8) / seconds / 1000
         #expect(streamedKbps >= target / 1.5 && streamedKbps <= target * 1.5, "\(streamedKbps) kbit/s streamed for \(name)")
     }
@@ -233,25 +249,27 @@ struct AudioBitrateTests {
 @Suite("Resampler")
 struct ResamplerTests {
     @Test("feeding pieces gives the same samples as feeding all at once", arguments: [8000, 16000, 24000, 44100, 48000])
-    func piecesAreWhole(_ rate: Int) throws {
-        let speech = try Speech.sibilants.get()
-        func run(_ largestPiece: Int, seed: UInt64) throws -> [Int16] {
-            let resampler = try Resampler(from: 22050, to: rate)
-            var generator = SeededGenerator(seed: seed)
-            var output: [Int16] = []
-            var offset = 0
-            while offset < speech.count {
-                let piece = min(Int.random(in: 1...largestPiece, using: &generator), speech.count - offset)
-                try speech[offset..<offset + piece].withUnsafeBufferPointer { try resampler.process($0, into: &output) }
-                offset += piece
+    func piecesAreWhole(_ rate: Int) async throws {
+        let (count, whole, pieces, small) = try await AudioWork.run {
+            let speech = try Speech.sibilants.get()
+            func run(_ largestPiece: Int, seed: UInt64) throws -> [Int16] {
+                let resampler = try Resampler(from: 22050, to: rate)
+                var generator = SeededGenerator(seed: seed)
+                var output: [Int16] = []
+                var offset = 0
+                while offset < speech.count {
+                    let piece = min(Int.random(in: 1...largestPiece, using: &generator), speech.count - offset)
+                    try speech[offset..<offset + piece].withUnsafeBufferPointer { try resampler.process($0, into: &output) }
+                    offset += piece
+                }
+                try resampler.flush(into: &output)
+                return output
             }
-            try resampler.flush(into: &output)
-            return output
+            return (speech.count, try run(speech.count, seed: 1), try run(1000, seed: 2), try run(37, seed: 3))
         }
-        let whole = try run(speech.count, seed: 1)
-        #expect(abs(whole.count - speech.count * rate / 22050) <= 1)
-        #expect(try run(1000, seed: 2) == whole)
-        #expect(try run(37, seed: 3) == whole)
+        #expect(abs(whole.count - count * rate / 22050) <= 1)
+        #expect(pieces == whole)
+        #expect(small == whole)
     }
 
     @Test("a tone keeps its level and its place")

@@ -1,6 +1,21 @@
 import Foundation
 import IntoneCore
 
+/// Where the audio tests' blocking work (espeak-ng, encoding, ffmpeg, FFTs) runs: one
+/// job at a time, on a Dispatch thread. Off Swift's cooperative pool, because the
+/// integration tests that run alongside poll Redis from it; one at a time, because
+/// their timings (a shutdown within its grace, a write-back before a render ends) need
+/// a core of their own. Expectations stay in the test's task: only values come back.
+enum AudioWork {
+    private static let queue = DispatchQueue(label: "intone.audio-tests")
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+}
+
 /// Real espeak-ng speech for the audio tests, rendered by the `espeak-ng` command line
 /// (Debian package `espeak-ng`) into a WAV that `WAVCodec.decode` reads: espeak-ng never
 /// runs inside the test process, and the fixtures do not depend on the synthesizer
@@ -96,7 +111,7 @@ enum Tools {
     }
 
     /// What ffprobe sees in a file: codec, rate and channels of its audio stream.
-    struct Probe: Equatable {
+    struct Probe: Equatable, Sendable {
         var codec: String
         var sampleRate: Int
         var channels: Int
