@@ -32,7 +32,8 @@
 /// headers and codec restarts): the same samples and the same cuts give the same
 /// bytes, so a replica that takes a streamed job over cuts the same chunks.
 ///
-/// Not thread-safe: one reply on one thread.
+/// An error ends the reply: every later call throws `misuse`, so a reply is never
+/// finished with audio missing from its middle. Not thread-safe: one reply on one thread.
 public final class ReplyEncoder {
     public let format: AudioFormat
     /// The rate of the samples given to `append` (espeak-ng: 22050 Hz).
@@ -76,12 +77,14 @@ public final class ReplyEncoder {
     /// Takes engine samples at `inputRate`, in pieces of any size.
     public func append(_ samples: UnsafeBufferPointer<Int16>) throws(AudioError) {
         guard !finished else { throw AudioError(.misuse, "samples after the end of the reply") }
-        if let resampler {
-            resampled.removeAll(keepingCapacity: true)
-            try resampler.process(samples, into: &resampled)
-            try encode(resampled)
-        } else {
-            try encode(samples)
+        try endingOnError { () throws(AudioError) in
+            if let resampler {
+                resampled.removeAll(keepingCapacity: true)
+                try resampler.process(samples, into: &resampled)
+                try encode(resampled)
+            } else {
+                try encode(samples)
+            }
         }
     }
 
@@ -93,15 +96,17 @@ public final class ReplyEncoder {
     public func cutChunk() throws(AudioError) -> [UInt8] {
         guard streamed else { throw AudioError(.misuse, "cutChunk() on a reply that is not streamed") }
         guard !finished else { throw AudioError(.misuse, "cutChunk() after the end of the reply") }
-        let chunk: [UInt8]
-        if format.streamedChunksAreFiles {
-            chunk = samplesInFile > 0 ? try closeFile() : []
-        } else if format.codec == .mp3, let writer {
-            let pending = writer.pendingBytes
-            // Bytes that are not frames cannot be split at a frame; they go out whole.
-            chunk = writer.takeBytes(MPEGAudioFrames.wholeFramesLength(pending) ?? pending.count)
-        } else {
-            chunk = streamHeader() + (writer?.takeBytes() ?? [])
+        let chunk = try endingOnError { () throws(AudioError) -> [UInt8] in
+            if format.streamedChunksAreFiles {
+                return samplesInFile > 0 ? try closeFile() : []
+            }
+            guard let writer else { return [] }
+            if format.codec == .mp3 {
+                let pending = writer.pendingBytes
+                // Bytes that are not frames cannot be split at a frame; they go out whole.
+                return writer.takeBytes(MPEGAudioFrames.wholeFramesLength(pending) ?? pending.count)
+            }
+            return streamHeader() + writer.takeBytes()
         }
         chunksCut += 1
         return chunk
@@ -111,15 +116,19 @@ public final class ReplyEncoder {
     /// (empty when nothing is left).
     public func finish() throws(AudioError) -> [UInt8] {
         guard !finished else { throw AudioError(.misuse, "finish() twice") }
+        defer { finished = true }
         if let resampler {
             resampled.removeAll(keepingCapacity: true)
             try resampler.flush(into: &resampled)
             try encode(resampled)
         }
-        finished = true
         if format.streamedChunksAreFiles || (format.codec == .wav && !streamed) {
             // A streamed reply's last file, when it has samples; a whole reply is a file even when silent.
-            return streamed && samplesInFile == 0 ? [] : try closeFile()
+            guard !streamed || samplesInFile > 0 else {
+                writer = nil
+                return []
+            }
+            return try closeFile()
         }
         guard let writer else { return [] }
         self.writer = nil
@@ -131,6 +140,15 @@ public final class ReplyEncoder {
         let encoder = try ReplyEncoder(format: format, inputRate: pcm.sampleRate, streamed: false)
         try encoder.append(pcm.samples)
         return try encoder.finish()
+    }
+
+    private func endingOnError<T>(_ body: () throws(AudioError) -> T) throws(AudioError) -> T {
+        do {
+            return try body()
+        } catch {
+            finished = true
+            throw error
+        }
     }
 
     private func encode(_ samples: UnsafeBufferPointer<Int16>) throws(AudioError) {
