@@ -132,6 +132,14 @@ enum Tools {
         return Probe(codec: fields[0], sampleRate: rate, channels: channels)
     }
 
+    /// The sizes of the packets (MP3: frames) ffprobe's demuxer finds in a file.
+    static func packetSizes(_ bytes: [UInt8], fileExtension: String) throws -> [Int] {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write(bytes, to: "audio.\(fileExtension)")
+        let output = try run("ffprobe", ["-v", "error", "-show_entries", "packet=size", "-of", "csv=p=0", path])
+        return output.split(whereSeparator: \.isNewline).compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    }
+
     /// Decodes with ffmpeg to mono 16-bit samples at `rate` (ffmpeg's own resampler).
     /// `input` gives the options for headerless formats (`-f mulaw -ar 8000 -ac 1`).
     static func decode(_ bytes: [UInt8], fileExtension: String, input: [String] = [], rate: Int) throws -> [Int16] {
