@@ -32,6 +32,11 @@ let package = Package(
             pkgConfig: "sndfile",
             providers: [.apt(["libsndfile1-dev"])]
         ),
+        .systemLibrary(
+            name: "CSoxr",
+            pkgConfig: "soxr",
+            providers: [.apt(["libsoxr-dev"])]
+        ),
         .target(name: "CSpawn"),
         .target(
             name: "IntoneCore",
@@ -40,6 +45,7 @@ let package = Package(
                 "CHiredis",
                 "CEspeakNG",
                 "CSndfile",
+                "CSoxr",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

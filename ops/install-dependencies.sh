@@ -3,9 +3,12 @@
 # so it is safe to run any number of times. Used by ops/demo.sh, ops/test.sh and CI.
 set -euo pipefail
 
-packages=(pkg-config libhiredis-dev libespeak-ng-dev libsndfile1-dev redis-server)
+packages=(pkg-config libhiredis-dev libespeak-ng-dev libsndfile1-dev libsoxr-dev redis-server)
+# Test tools, not needed to build or run Intone: the audio tests render speech with the
+# espeak-ng command line and check every format with an independent decoder (ffmpeg).
+test_tools=(espeak-ng ffmpeg)
 missing=()
-for package in "${packages[@]}"; do
+for package in "${packages[@]}" "${test_tools[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$package")
   fi

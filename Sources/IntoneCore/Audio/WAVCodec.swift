@@ -27,8 +27,7 @@ public enum WAVCodec {
         info.channels = 1
         info.format = Int32(SF_FORMAT_WAV) | Int32(SF_FORMAT_PCM_16)
         var io = MemoryFile.virtualIO
-        let userData = Unmanaged.passUnretained(file).toOpaque()
-        guard let handle = sf_open_virtual(&io, Int32(SFM_WRITE), &info, userData) else {
+        guard let handle = sf_open_virtual(&io, Int32(SFM_WRITE), &info, file.userData) else {
             throw AudioError(.encoding, "libsndfile cannot open a WAV for writing: \(String(cString: sf_strerror(nil)))")
         }
         let written = pcm.samples.withUnsafeBufferPointer { sf_write_short(handle, $0.baseAddress, sf_count_t($0.count)) }
@@ -43,8 +42,7 @@ public enum WAVCodec {
         let file = MemoryFile(bytes: bytes)
         var info = SF_INFO()
         var io = MemoryFile.virtualIO
-        let userData = Unmanaged.passUnretained(file).toOpaque()
-        guard let handle = sf_open_virtual(&io, Int32(SFM_READ), &info, userData) else {
+        guard let handle = sf_open_virtual(&io, Int32(SFM_READ), &info, file.userData) else {
             throw AudioError(.decoding, "not a sound file libsndfile can read: \(String(cString: sf_strerror(nil)))")
         }
         defer { sf_close(handle) }
@@ -57,79 +55,4 @@ public enum WAVCodec {
             Decoded(sampleRate: Int(info.samplerate), channels: channels, frames: frames, format: info.format, samples: samples)
         }
     }
-}
-
-/// A growable, seekable byte buffer that libsndfile reads and writes through its virtual I/O.
-private final class MemoryFile {
-    var bytes: [UInt8]
-    var position = 0
-
-    init(bytes: [UInt8] = []) {
-        self.bytes = bytes
-    }
-
-    static func from(_ pointer: UnsafeMutableRawPointer?) -> MemoryFile {
-        Unmanaged<MemoryFile>.fromOpaque(pointer!).takeUnretainedValue()
-    }
-
-    static let virtualIO = SF_VIRTUAL_IO(
-        get_filelen: { sf_count_t(MemoryFile.from($0).bytes.count) },
-        seek: { offset, whence, user in
-            let file = MemoryFile.from(user)
-            let base =
-                switch whence {
-                case SEEK_CUR: file.position
-                case SEEK_END: file.bytes.count
-                default: 0
-                }
-            let target = base + Int(offset)
-            guard target >= 0 else { return -1 }
-            file.position = target
-            return sf_count_t(target)
-        },
-        read: { pointer, count, user in
-            let file = MemoryFile.from(user)
-            let available = max(0, min(Int(count), file.bytes.count - file.position))
-            guard available > 0, let pointer else { return 0 }
-            file.bytes.withUnsafeBytes { source in
-                pointer.copyMemory(from: source.baseAddress! + file.position, byteCount: available)
-            }
-            file.position += available
-            return sf_count_t(available)
-        },
-        write: { pointer, count, user in
-            let file = MemoryFile.from(user)
-            let count = Int(count)
-            guard count > 0, let pointer else { return 0 }
-            let source = UnsafeRawBufferPointer(start: pointer, count: count)
-            let end = file.position + count
-            if file.position == file.bytes.count {
-                file.bytes.append(contentsOf: source)
-            } else {
-                if end > file.bytes.count { file.bytes.append(contentsOf: repeatElement(0, count: end - file.bytes.count)) }
-                file.bytes.replaceSubrange(file.position..<end, with: source)
-            }
-            file.position = end
-            return sf_count_t(count)
-        },
-        tell: { sf_count_t(MemoryFile.from($0).position) }
-    )
-}
-
-/// A failure encoding or decoding audio.
-public struct AudioError: Error, Sendable, CustomStringConvertible {
-    public enum Code: String, Sendable {
-        case encoding
-        case decoding
-    }
-
-    public var code: Code
-    public var message: String
-
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
 }
