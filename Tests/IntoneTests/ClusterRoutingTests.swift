@@ -290,6 +290,58 @@ import Testing
         #expect(pipeline.originalReplies(replies) == [.null, .status("OK"), .status("QUEUED"), .array([]), .integer(3)])
     }
 
+    // MARK: Bounded waits
+
+    @Test func waitsForAMasterAreBoundedAndStoppable() async throws {
+        let port = try LocalFiles.freePort()  // nothing listens there: connects are refused
+        let address = ClusterNodeAddress(host: "127.0.0.1", port: port)
+        let url = RedisURL(endpoint: .tcp(host: "127.0.0.1", port: port))
+        let master = ClusterNode(id: "gone", address: address, ip: "127.0.0.1", role: .master)
+        let map = ClusterTopology(shards: [ClusterShard(slotRanges: [0...16383], master: master, replicas: [])])
+        let slot = HashSlot(forKey: "{tts#1}")
+
+        // No node answers: the map cannot be read, and the message names the node.
+        do {
+            _ = try ClusterConnections(url: url, logger: testLogger)
+            Issue.record("a map was read from a closed port")
+        } catch {
+            #expect(error.code == .noReachableNode)
+            #expect(error.message.contains("\(address)"))
+        }
+
+        // A master that never comes back: .noMaster once the failover timeout is over.
+        let short = try ClusterConnections(
+            url: url, topology: map, options: ClusterOptions(failoverTimeoutMilliseconds: 400), logger: testLogger)
+        var started = Monotonic.milliseconds()
+        do {
+            _ = try short.connection(for: slot)
+            Issue.record("a lane connected to a closed port")
+        } catch {
+            #expect(error.code == .noMaster)
+            #expect(error.message.contains("slot \(slot)"))
+        }
+        var took = Monotonic.milliseconds() - started
+        #expect(took >= 400 && took < 2000, "\(took) ms")
+
+        // stop() ends a long wait at once.
+        let long = try ClusterConnections(
+            url: url, topology: map, options: ClusterOptions(failoverTimeoutMilliseconds: 60_000), logger: testLogger)
+        let stopper = BackgroundThread.start {
+            usleep(200_000)
+            long.stop()
+        }
+        started = Monotonic.milliseconds()
+        do {
+            _ = try long.connection(for: slot)
+            Issue.record("a lane connected to a closed port")
+        } catch {
+            #expect(error.code == .stopped)
+        }
+        took = Monotonic.milliseconds() - started
+        #expect(took < 2000, "\(took) ms")
+        try await stopper.join()
+    }
+
     /// The map `redis-cli --cluster create` makes of three masters.
     static func defaultMap() -> ClusterTopology {
         let ranges: [ClosedRange<UInt16>] = [0...5460, 5461...10922, 10923...16383]

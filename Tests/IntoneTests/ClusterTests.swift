@@ -150,6 +150,24 @@ import Testing
         #expect(connections.topology.masters.count == 3)
     }
 
+    @Test func aKeyOfAnotherSlotOnALaneIsACallersBug() throws {
+        let queue = queue()
+        let connections = try connections()
+        let topology = connections.topology
+        let slot = ShardRouting.slot(queue: queue, shard: 0, shards: 1)
+        // A key whose slot another master serves (so the lane's master answers MOVED).
+        let other = try #require(
+            (0..<64).map { "intone:{\(queue)-\($0)}:x" }.first { topology.master(for: HashSlot(forKey: $0)) != topology.master(for: slot) })
+        let lane = try connections.connection(for: slot)
+        do {
+            _ = try lane.send(RedisCommands(["SET", .string(other), "1"]))
+            Issue.record("a key of another slot was followed")
+        } catch {
+            #expect(error.code == .wrongSlot)
+        }
+        #expect(lane.address == topology.master(for: slot)?.address)
+    }
+
     @Test func askDuringAMigrationThenMovedAfterIt() async throws {
         let queue = queue()
         let prefix = ShardRouting.keyPrefix(queue: queue, shard: 0, shards: 1)

@@ -20,6 +20,9 @@ public struct ClusterError: Error, Sendable, CustomStringConvertible {
         public static let noMaster = Code(name: "cluster_no_master")
         /// Redirects or TRYAGAIN/CLUSTERDOWN replies went on past their bound.
         public static let retriesExhausted = Code(name: "cluster_retries_exhausted")
+        /// A lane's pipeline touched a key of another slot than the lane's (a key without
+        /// the lane's hash tag): a bug in the caller, not a state of the cluster.
+        public static let wrongSlot = Code(name: "cluster_wrong_slot")
         /// A node could not be reached or the connection to it broke.
         public static let connection = Code(name: "cluster_connection")
         /// `ClusterConnections.stop()` was called while waiting.

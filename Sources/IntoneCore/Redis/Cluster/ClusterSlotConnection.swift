@@ -85,14 +85,16 @@ public final class ClusterSlotConnection {
         }
     }
 
-    /// Acts on a cluster condition found in this lane's replies and says how to resend:
-    /// MOVED: takes the new master into the map, reads the map again and moves the lane
-    /// there; ASK: the importing node to resend to; TRYAGAIN, CLUSTERDOWN, LOADING,
-    /// MASTERDOWN: sleeps (growing, capped), refreshing the map for the last two kinds;
-    /// READONLY: refreshes and reconnects. Throws `retriesExhausted` past `maxRedirects`
-    /// redirects or `retryTimeoutMilliseconds` of retrying, and `wrongSlot`-like
-    /// `badTopology` when a MOVED names another slot than the lane's (a key without the
-    /// lane's hash tag).
+    /// Acts on a cluster condition found in this lane's replies and says how to resend.
+    /// Call it after reading every reply written on `connection`: a MOVED may replace it.
+    /// - MOVED: takes the new master into the map, reads the map from it and moves the
+    ///   lane there. READONLY: reads the map again and reconnects.
+    /// - ASK: names the importing node to resend to (`sendAsking(_:to:)`).
+    /// - TRYAGAIN, LOADING: sleeps (growing, capped); CLUSTERDOWN, MASTERDOWN: sleeps,
+    ///   reads the map again and follows the slot if its master changed.
+    ///
+    /// Throws `retriesExhausted` past `maxRedirects` redirects or `retryTimeoutMilliseconds`
+    /// of retrying, and `wrongSlot` when a MOVED names another slot than the lane's.
     public func prepareResend(after redirect: ClusterRedirect, state: inout RetryState) throws(ClusterError) -> Resend {
         let options = cluster.options
         redirectsFollowed += 1
@@ -105,7 +107,7 @@ public final class ClusterSlotConnection {
             }
             if let movedSlot, movedSlot != slot {
                 throw ClusterError(
-                    .badTopology,
+                    .wrongSlot,
                     "the lane of slot \(slot) sent a key of slot \(movedSlot) (\(redirect)); a lane's keys must share its hash tag")
             }
             if let master, let movedSlot {
