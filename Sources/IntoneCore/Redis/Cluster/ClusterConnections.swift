@@ -207,7 +207,8 @@ public final class ClusterConnections: Sendable {
 
     private func take(_ topology: ClusterTopology, from address: ClusterNodeAddress) {
         let changed = state.withLock { state -> Bool in
-            let changed = Self.routing(of: state.topology) != Self.routing(of: topology)
+            // The first map is no change (the worker's start line says where it runs).
+            let changed = !state.topology.shards.isEmpty && Self.routing(of: state.topology) != Self.routing(of: topology)
             state.topology = topology
             state.version += 1
             return changed
