@@ -279,6 +279,37 @@ import Testing
         #expect(read == placed)
     }
 
+    @Test func credentialsFromTheURLReachEveryNode() throws {
+        // A user on every node (ACLs are per node); the default user stays open for the
+        // cluster's own tools, so ACL WHOAMI shows that the URL's user logged in.
+        let user = "intone-\(UInt32.random(in: 0...UInt32.max))"
+        for node in cluster.liveNodes {
+            try cluster.connect(node.address).command("ACL", "SETUSER", .string(user), "on", ">s3cret", "~*", "&*", "+@all")
+        }
+        defer {
+            for node in cluster.liveNodes { _ = try? cluster.connect(node.address).command("ACL", "DELUSER", .string(user)) }
+        }
+        let url = try RedisURL(parsing: "redis://\(user):s3cret@127.0.0.1:\(cluster.liveNodes[1].port)")
+        guard case .cluster = try ClusterDiscovery.probe(url) else {
+            Issue.record("the probe with credentials did not find the cluster")
+            return
+        }
+        let connections = try ClusterConnections(url: url, logger: testLogger)
+        for master in connections.topology.masters {
+            let slot = try #require((0..<HashSlot.count).compactMap(HashSlot.init).first { connections.master(for: $0) == master.address })
+            let lane = try connections.connection(for: slot)
+            #expect(try lane.connection.command("ACL", "WHOAMI") == .bulk(Array(user.utf8)))
+        }
+        let wrong = try RedisURL(parsing: "redis://\(user):wrong@127.0.0.1:\(cluster.liveNodes[1].port)")
+        do {
+            _ = try ClusterConnections(url: wrong, logger: testLogger)
+            Issue.record("a wrong password was accepted")
+        } catch {
+            #expect(error.code == .noReachableNode)
+            #expect(error.message.contains("WRONGPASS"))
+        }
+    }
+
     /// Last: it leaves one master without a replica.
     @Test func lanesFindThePromotedReplicaAfterAMasterIsKilled() throws {
         let queue = queue()
