@@ -130,6 +130,8 @@ final class TestCluster: @unchecked Sendable {
         else { throw TestSupportError("no process_id in INFO server of \(master.address)") }
         guard kill(pid, SIGKILL) == 0 else { throw TestSupportError("kill -9 \(pid) failed: \(String(cString: strerror(errno)))") }
         nodes[index].alive = false
+        // The signal lands a moment later; until then the kernel still completes connects.
+        try waitFor("\(master.address) to refuse connections after kill -9", seconds: 5) { (try? connect(master.address)) == nil }
         return (master.address, replica.address)
     }
 

@@ -147,8 +147,7 @@ public final class ClusterConnections: Sendable {
             guard !isStopped else { throw ClusterError(.stopped, "stopped while waiting for a master of slot \(slot)") }
             if let address = master(for: slot) {
                 do {
-                    let connection = try connect(to: address, commandTimeoutMilliseconds: options.commandTimeoutMilliseconds)
-                    return (address, connection)
+                    return (address, try connectAndPing(address))
                 } catch {
                     problem = error.message
                 }
@@ -172,6 +171,21 @@ public final class ClusterConnections: Sendable {
             }
             seen = mapVersion
         }
+    }
+
+    /// A connection to a master that answered PING. A TCP connect alone proves little: the
+    /// kernel completes it for a process that is dying, hung or still loading its data.
+    private func connectAndPing(_ address: ClusterNodeAddress) throws(ClusterError) -> RedisConnection {
+        let connection = try connect(to: address, commandTimeoutMilliseconds: options.connectTimeoutMilliseconds)
+        let reply: RedisReply
+        do {
+            reply = try connection.send(RedisCommands(["PING"]))[0]
+        } catch {
+            throw ClusterError(.connection, "cluster node \(address) does not answer: \(error.message)")
+        }
+        if let message = reply.errorMessage { throw ClusterError(.connection, "cluster node \(address) answered PING with \(message)") }
+        connection.setCommandTimeout(milliseconds: options.commandTimeoutMilliseconds)
+        return connection
     }
 
     /// A connection to one node with the URL's credentials.

@@ -181,7 +181,10 @@ public final class ClusterSlotConnection {
         let seen = cluster.mapVersion
         _ = try? cluster.refreshTopology(unlessNewerThan: seen)
         let previous = address
+        let timeout = connection.commandTimeoutMilliseconds
         (address, connection) = try cluster.connectToMaster(of: slot)
+        // A lane may have set its own socket timeout (above its BLOCK); keep it.
+        connection.setCommandTimeout(milliseconds: timeout)
         reconnects += 1
         if address != previous {
             cluster.logger.info(
