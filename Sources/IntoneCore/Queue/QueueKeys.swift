@@ -34,14 +34,20 @@ public struct QueueKeys: Sendable, Equatable {
     public func userBucket(_ userID: String) -> String { prefix + "rl:user:" + userID }
     /// The idempotency marker: present once `job_id` has its result; holds its status.
     public func done(jobID: String) -> String { prefix + "done:" + jobID }
+    /// Results and audio of one minute, for the console's chart (`QueueHistory`).
+    public func minute(_ unixMinute: Int64) -> String { prefix + "minute:" + String(unixMinute) }
+    /// A live worker's heartbeat (`WorkerHeartbeat`).
+    public func worker(_ consumer: String) -> String { prefix + "worker:" + consumer }
+    /// The index of heartbeats: consumer names scored by their last heartbeat.
+    public var workers: String { prefix + "workers" }
 
     /// Whether a `reply_to` may name this key: a key of this queue that is not one of
     /// the worker's own (jobs, dead letters, audio, agents, buckets, markers).
     public func acceptsReplyTo(_ key: String) -> Bool {
         guard key.hasPrefix(prefix), key.count > prefix.count else { return false }
         let rest = key.dropFirst(prefix.count)
-        if rest == "jobs" || rest == "dead" || rest == "stats" { return false }
-        for reserved in ["audio:", "agent:", "rl:", "done:"] where rest.hasPrefix(reserved) { return false }
+        if rest == "jobs" || rest == "dead" || rest == "stats" || rest == "workers" { return false }
+        for reserved in ["audio:", "agent:", "rl:", "done:", "minute:", "worker:"] where rest.hasPrefix(reserved) { return false }
         return true
     }
 }
