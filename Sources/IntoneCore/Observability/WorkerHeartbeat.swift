@@ -68,7 +68,8 @@ public struct WorkerHeartbeat: Sendable, Equatable {
         commands.append("PEXPIRE", .string(key), .integer(ttlMilliseconds))
         commands.append("ZADD", .string(keys.workers), .integer(Int(heartbeat.updatedAtMilliseconds)), .string(heartbeat.consumer))
         commands.append(
-            "ZREMRANGEBYSCORE", .string(keys.workers), "-inf", .string("(" + String(heartbeat.updatedAtMilliseconds - Int64(indexWindowMilliseconds))))
+            "ZREMRANGEBYSCORE", .string(keys.workers), "-inf",
+            .string("(" + String(heartbeat.updatedAtMilliseconds - Int64(indexWindowMilliseconds))))
         commands.append("PEXPIRE", .string(keys.workers), .integer(indexWindowMilliseconds))
     }
 

@@ -88,7 +88,9 @@ public struct AgentDirectory: Sendable {
         if !values.isEmpty {
             commands.append(
                 ["HSET", .bytes(key(agent))]
-                    + values.sorted { $0.key.rawValue < $1.key.rawValue }.flatMap { [RedisArgument.string($0.key.rawValue), .string($0.value)] })
+                    + values.sorted { $0.key.rawValue < $1.key.rawValue }.flatMap {
+                        [RedisArgument.string($0.key.rawValue), .string($0.value)]
+                    })
         }
         if !remove.isEmpty { commands.append(["HDEL", .bytes(key(agent))] + remove.map { .string($0.rawValue) }) }
         commands.append("EXEC")

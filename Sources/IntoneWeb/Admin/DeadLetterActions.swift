@@ -44,7 +44,8 @@ public struct DeadLetterActions: Sendable {
             next = scanned.last?.id
         }
         return Page(
-            entries: shown, matching: matching.count, scanned: scanned.count, total: Int(replies[1].integer ?? 0), newest: scanned.first?.id,
+            entries: shown, matching: matching.count, scanned: scanned.count, total: Int(replies[1].integer ?? 0),
+            newest: scanned.first?.id,
             next: next)
     }
 
@@ -54,12 +55,13 @@ public struct DeadLetterActions: Sendable {
     }
 
     /// The ids of the letters a bulk action takes: at most `bulkLimit` letters at or older
-    /// than `newest`, with error `code` when given; `more` when older ones may remain.
+    /// than `newest`, with error `code` when given, oldest first (retried jobs go back on
+    /// the jobs stream in their order); `more` when older ones may remain.
     public func matching(code: [UInt8]?, newest: String, on connection: RedisConnection) throws(RedisError) -> (ids: [String], more: Bool) {
         guard StreamEntry.isExactID(newest) else { return ([], false) }
         let reply = try connection.command("XREVRANGE", .string(keys.dead), .string(newest), "-", "COUNT", .integer(Self.bulkLimit))
         let scanned = StreamEntry.list(reply)
-        return (scanned.filter { code == nil || $0.value("error") == code }.map(\.id), scanned.count == Self.bulkLimit)
+        return (scanned.reversed().filter { code == nil || $0.value("error") == code }.map(\.id), scanned.count == Self.bulkLimit)
     }
 
     /// Retries exact ids only; returns those retried (ids that are no dead letter are skipped).

@@ -86,7 +86,9 @@ public enum AudioPlayback {
         var header: [UInt8] = []
         func text(_ value: String) { header += Array(value.utf8) }
         func u16(_ value: Int) { header += [UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF)] }
-        func u32(_ value: Int) { header += [UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 24 & 0xFF)] }
+        func u32(_ value: Int) {
+            header += [UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 24 & 0xFF)]
+        }
         let fmtSize = pcm ? 16 : 18
         let factSize = pcm ? 0 : 12
         text("RIFF")

@@ -81,7 +81,8 @@ extension ConsoleSite {
         let chunk = query.text("chunk").flatMap { Int($0) }.flatMap { (0..<AudioSource.chunkLimit).contains($0) ? $0 : nil }
         let download = query.text("download") == "1"
         let source = AudioSource(keys: keys)
-        let outcome = try await withRedis { connection throws(RedisError) in try source.read(entryID: entryID, chunk: chunk, on: connection) }
+        let outcome = try await withRedis { connection throws(RedisError) in try source.read(entryID: entryID, chunk: chunk, on: connection)
+        }
         switch outcome {
         case .noResult:
             throw HTTPError(.notFound, message: "There is no result \(entryID) (it may have been trimmed).")
@@ -93,7 +94,9 @@ extension ConsoleSite {
             let served: (bytes: [UInt8], contentType: String)
             let name = Self.fileName(jobID: jobID, format: format)
             if download {
-                let allowed = contentType.map(AudioPlayback.normalized).flatMap { AudioPlayback.allowedContentTypes.contains($0) ? $0 : nil }
+                let allowed = contentType.map(AudioPlayback.normalized).flatMap {
+                    AudioPlayback.allowedContentTypes.contains($0) ? $0 : nil
+                }
                 served = (bytes, allowed ?? "application/octet-stream")
             } else if let encoding = AudioPlayback.encoding(format: format, contentType: contentType) {
                 served = AudioPlayback.playable(bytes, encoding: encoding)

@@ -31,7 +31,8 @@ struct ConsoleMiddleware: RouterMiddleware {
             }
         } catch let error as HTTPError {
             response = site.errorPage(
-                status: error.status, heading: error.status.reasonPhrase, message: error.body ?? error.status.reasonPhrase, context: context)
+                status: error.status, heading: error.status.reasonPhrase, message: error.body ?? error.status.reasonPhrase, context: context
+            )
         } catch let error as RedisError {
             response = site.errorPage(
                 status: .serviceUnavailable, heading: "Redis is not answering",

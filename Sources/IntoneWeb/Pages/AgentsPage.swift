@@ -52,14 +52,18 @@ extension ConsoleSite {
         let found = try await withRedis { connection throws(RedisError) in try directory.list(cursor: cursor, on: connection) }
         let rows = found.agents.map { agent in
             AgentsView.Row(
-                agent: Display.text(agent.id), editURL: "/agents/edit" + FormData.query([("agent", agent.id)]), tts: agent.fields["tts"] ?? "",
+                agent: Display.text(agent.id), editURL: "/agents/edit" + FormData.query([("agent", agent.id)]),
+                tts: agent.fields["tts"] ?? "",
                 voice: agent.fields["voice"] ?? "", rate: agent.fields["rate"] ?? "", pitch: agent.fields["pitch"] ?? "",
                 keywords: agent.fields["keywords"] ?? "", rateLimit: agent.fields["rate_limit"] ?? "")
         }
         var summary =
             "\(Display.count(rows.count)) agent\(rows.count == 1 ? "" : "s") with settings"
             + (cursor == 0 ? "" : " on this page") + " (keys \(keys.prefix)agent:*; an empty cell is the default)."
-        if found.next != 0 { summary += " More may follow: the keyspace is walked \(AgentDirectory.maxScanCalls * AgentDirectory.scanCount) keys at a time at most." }
+        if found.next != 0 {
+            summary +=
+                " More may follow: the keyspace is walked \(AgentDirectory.maxScanCalls * AgentDirectory.scanCount) keys at a time at most."
+        }
         let view = AgentsView(rows: rows, summary: summary, hasNext: found.next != 0, nextURL: "/agents?cursor=\(found.next)")
         return page("agents", title: "Agents", section: .agents, context: context, view)
     }
@@ -87,7 +91,8 @@ extension ConsoleSite {
             var entered: [String: String] = [:]
             for (field, value) in form { entered[field.rawValue] = value }
             return agentPage(
-                agent: agent, values: entered, stored: stored, saved: false, error: "Not saved: " + error.message, status: .unprocessableContent,
+                agent: agent, values: entered, stored: stored, saved: false, error: "Not saved: " + error.message,
+                status: .unprocessableContent,
                 context: context)
         }
         try await withRedis(idempotent: false) { connection throws(RedisError) in

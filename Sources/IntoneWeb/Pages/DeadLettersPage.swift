@@ -61,7 +61,9 @@ extension ConsoleSite {
         }
         let codeText = Display.text(code)
         var options = [DeadView.Option(value: "", label: "any", selected: code == nil)]
-        for known in JobErrorCode.allCases.map(\.rawValue) { options.append(.init(value: known, label: known, selected: known == codeText)) }
+        for known in JobErrorCode.allCases.map(\.rawValue) {
+            options.append(.init(value: known, label: known, selected: known == codeText))
+        }
         if code != nil, JobErrorCode(rawValue: codeText) == nil { options.append(.init(value: codeText, label: codeText, selected: true)) }
         let summary =
             code == nil
@@ -132,7 +134,9 @@ extension ConsoleSite {
             let selection = try actions.matching(code: code, newest: newest, on: connection)
             return (try act(actions, selection.ids, connection), selection.more)
         }
-        let notice: [(String, [UInt8]?)] = [("done", Array(verb.utf8)), ("n", Array(String(done).utf8)), ("more", more ? [UInt8(ascii: "1")] : nil)]
+        let notice: [(String, [UInt8]?)] = [
+            ("done", Array(verb.utf8)), ("n", Array(String(done).utf8)), ("more", more ? [UInt8(ascii: "1")] : nil),
+        ]
         return redirect("/dead" + FormData.query(notice + [("code", code)]))
     }
 
@@ -144,7 +148,9 @@ extension ConsoleSite {
         }
         var text = "\(verb.prefix(1).uppercased())\(verb.dropFirst()) \(Display.count(count)) dead letter\(count == 1 ? "" : "s")."
         if verb == "retried", count > 0 { text += " They are back on the jobs stream and will be answered again." }
-        if query.text("more") == "1" { text += " Older matching letters may remain: run it again for the next \(DeadLetterActions.bulkLimit)." }
+        if query.text("more") == "1" {
+            text += " Older matching letters may remain: run it again for the next \(DeadLetterActions.bulkLimit)."
+        }
         return text
     }
 }

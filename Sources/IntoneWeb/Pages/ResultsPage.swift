@@ -126,7 +126,8 @@ extension ConsoleSite {
 
     func results(_ request: Request, context: ConsoleRequestContext) async throws -> Response {
         let query = FormData(query: request.uri.query)
-        let filter = ResultQuery.Filter(status: query.bytes("status"), agent: query.bytes("agent"), user: query.bytes("user"), job: query.bytes("job"))
+        let filter = ResultQuery.Filter(
+            status: query.bytes("status"), agent: query.bytes("agent"), user: query.bytes("user"), job: query.bytes("job"))
         let resultQuery = ResultQuery(keys: keys, filter: filter, before: query.text("before"))
         let found = try await withRedis { connection throws(RedisError) in try resultQuery.read(on: connection) }
 
@@ -138,9 +139,11 @@ extension ConsoleSite {
             // Streamed Opus and FLAC: each chunk is a whole file, played on its own.
             let perChunk = playable && streamed && (format.hasPrefix("opus") || format.hasPrefix("flac"))
             let chunkCount = Int(entry.text("chunks") ?? "") ?? 0
-            let chunks = perChunk ? (0..<min(chunkCount, Self.chunkPlayers)).map {
-                ResultsView.Chunk(url: "/audio/\(entry.id)?chunk=\($0)", label: "\($0 + 1) of \(chunkCount)")
-            } : []
+            let chunks =
+                perChunk
+                ? (0..<min(chunkCount, Self.chunkPlayers)).map {
+                    ResultsView.Chunk(url: "/audio/\(entry.id)?chunk=\($0)", label: "\($0 + 1) of \(chunkCount)")
+                } : []
             return ResultsView.Row(
                 id: entry.id, time: Display.time(milliseconds: Job.milliseconds(ofEntryID: entry.id) ?? 0),
                 jobID: Display.text(entry.value("job_id")), agent: Display.text(entry.value("agent_id")),
@@ -169,7 +172,11 @@ extension ConsoleSite {
             options.append(.init(value: Display.text(status), label: Display.text(status), selected: true))
         }
         let older = found.next.map {
-            "/results" + FormData.query([("status", filter.status), ("agent", filter.agent), ("user", filter.user), ("job", filter.job), ("before", Array($0.utf8))])
+            "/results"
+                + FormData.query([
+                    ("status", filter.status), ("agent", filter.agent), ("user", filter.user), ("job", filter.job),
+                    ("before", Array($0.utf8)),
+                ])
         }
         let view = ResultsView(
             statusOptions: options, agent: Display.text(filter.agent), user: Display.text(filter.user), job: Display.text(filter.job),
@@ -182,7 +189,8 @@ extension ConsoleSite {
         switch status {
         case "ok":
             let duration = entry.text("duration_ms").flatMap { Int64($0) }.map { Display.duration(milliseconds: $0) }
-            return [duration, entry.text("voice"), entry.text("streamed") == "1" ? "streamed" : nil].compactMap { $0 }.joined(separator: " · ")
+            return [duration, entry.text("voice"), entry.text("streamed") == "1" ? "streamed" : nil].compactMap { $0 }.joined(
+                separator: " · ")
         case "text_only": return entry.text("reason") ?? ""
         case "rate_limited":
             return "limit \(entry.text("limit") ?? "?"), retry after \(entry.text("retry_after_ms") ?? "?") ms"

@@ -84,7 +84,8 @@ extension ConsoleSite {
                 lastSeen: Display.duration(milliseconds: list.now - worker.updatedAtMilliseconds))
         }
         let orphans = list.consumers.filter { !live.contains($0.name) }.map {
-            WorkersView.Orphan(name: $0.name, pending: Display.count($0.pending), idle: Display.duration(milliseconds: Int64($0.idleMilliseconds)))
+            WorkersView.Orphan(
+                name: $0.name, pending: Display.count($0.pending), idle: Display.duration(milliseconds: Int64($0.idleMilliseconds)))
         }
         let view = WorkersView(
             rows: rows, hasWorkers: !rows.isEmpty, orphans: orphans, hasOrphans: !orphans.isEmpty,

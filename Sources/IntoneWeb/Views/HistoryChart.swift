@@ -108,6 +108,7 @@ struct HistoryChart {
         while text.count < 4 { text = "0" + text }
         var result = String(text.dropLast(3)) + "." + String(text.suffix(3))
         while result.hasSuffix("0") { result.removeLast() }
+        if result.hasSuffix(".") { result.removeLast() }
         return result
     }
 
