@@ -25,6 +25,8 @@ struct HistoryChart {
         var x: String
         var y: String
         var label: String
+        /// The last label ends at its bar, so that it stays inside the chart.
+        var anchor: String
     }
 
     struct Legend {
@@ -85,8 +87,13 @@ struct HistoryChart {
                         w: Self.format(max(slot - 2, 1)), h: Self.format(h),
                         tip: "\(Display.clock(minute: minute.minute)) UTC: \(count) \(status)"))
             }
-            if index % 10 == 0 || index == minutes.count - 1 {
-                ticks.append(Tick(x: Self.format(x + slot / 2), y: Self.format(bottom + 16), label: Display.clock(minute: minute.minute)))
+            let last = index == minutes.count - 1
+            if index % 10 == 0 || last {
+                ticks.append(
+                    Tick(
+                        x: Self.format(last ? right : x + slot / 2), y: Self.format(bottom + 16),
+                        label: Display.clock(minute: minute.minute),
+                        anchor: last ? "end" : "middle"))
             }
         }
         legend = Self.order(Set(totals.keys)).map { Legend(status: $0, count: Display.count(totals[$0] ?? 0)) }

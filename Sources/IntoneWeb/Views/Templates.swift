@@ -67,7 +67,7 @@ enum Templates {
         <svg id="history-chart" viewBox="0 0 {{width}} {{height}}" role="img" aria-label="Results per minute by status, last 60 minutes">
           {{#gridlines}}<line class="grid" x1="{{left}}" x2="{{right}}" y1="{{y}}" y2="{{y}}"/><text class="axis" x="{{labelX}}" y="{{labelY}}" text-anchor="end">{{label}}</text>{{/gridlines}}
           {{#bars}}<rect class="s-{{status}}" x="{{x}}" y="{{y}}" width="{{w}}" height="{{h}}"><title>{{tip}}</title></rect>{{/bars}}
-          {{#ticks}}<text class="axis" x="{{x}}" y="{{y}}" text-anchor="middle">{{label}}</text>{{/ticks}}
+          {{#ticks}}<text class="axis" x="{{x}}" y="{{y}}" text-anchor="{{anchor}}">{{label}}</text>{{/ticks}}
           <text class="axis" x="{{unitX}}" y="12" text-anchor="start">jobs/s</text>
         </svg>
         <figcaption>{{#legend}}<span class="legend"><span class="dot s-{{status}}"></span>{{status}} {{count}}</span>{{/legend}}{{#empty}}<span class="hint">No results in the last hour.</span>{{/empty}}</figcaption>
