@@ -27,7 +27,40 @@ struct PageRenderer: Sendable {
     }
 
     func render(_ template: String, _ view: LayoutView) -> String {
-        library.render(view, withTemplate: template) ?? ""
+        library.render(Self.values(of: view), withTemplate: template) ?? ""
+    }
+
+    /// A view struct as nested dictionaries and arrays, reflected once. Mustache would
+    /// otherwise reflect a struct (`Mirror`) at every `{{name}}` it looks up in it, and in
+    /// every struct it passes on the way up the context stack: most of a page's time.
+    static func values(of value: Any) -> Any {
+        switch value {
+        case let text as String: return text
+        case let flag as Bool: return flag
+        case let number as Int: return number
+        case let values as [Any]: return values.map { Self.values(of: $0) }
+        default: break
+        }
+        let mirror = Mirror(reflecting: value)
+        switch mirror.displayStyle {
+        case .struct, .class:
+            var fields: [String: Any] = [:]
+            for child in mirror.children {
+                guard let label = child.label else { continue }
+                let childMirror = Mirror(reflecting: child.value)
+                if childMirror.displayStyle == .optional {
+                    // nil leaves the name out, as Mustache treats a nil property.
+                    if let wrapped = childMirror.children.first?.value { fields[label] = Self.values(of: wrapped) }
+                } else {
+                    fields[label] = Self.values(of: child.value)
+                }
+            }
+            return fields
+        case .optional:
+            return mirror.children.first.map { Self.values(of: $0.value) } ?? value
+        default:
+            return value
+        }
     }
 }
 
