@@ -122,6 +122,17 @@ import Testing
         #expect(!AccessControl.csrfMatches(form: FormData(Array("csrf=\(one)".utf8)), cookie: nil))
     }
 
+    @Test func audioRangesLetAPlayerSeek() {
+        #expect(ConsoleSite.parseRange("bytes=0-99", count: 1000) == .bytes(0, 99))
+        #expect(ConsoleSite.parseRange("bytes=900-", count: 1000) == .bytes(900, 999))
+        #expect(ConsoleSite.parseRange("bytes=-100", count: 1000) == .bytes(900, 999))
+        #expect(ConsoleSite.parseRange("bytes=990-2000", count: 1000) == .bytes(990, 999))
+        #expect(ConsoleSite.parseRange("bytes=1000-", count: 1000) == .unsatisfiable)
+        for whole in ["bytes=0-10,20-30", "items=0-1", "bytes=a-b", "bytes=5-2", "bytes"] {
+            #expect(ConsoleSite.parseRange(whole, count: 1000) == .whole, "\(whole)")
+        }
+    }
+
     @Test func signInRedirectsOnlyWithinTheConsole() {
         #expect(ConsoleSite.safeNext(Array("/results?agent=a".utf8)) == "/results?agent=a")
         for bad in ["//evil.example/", "https://evil.example/", "/\\evil", "javascript:alert(1)", "/a b", ""] {

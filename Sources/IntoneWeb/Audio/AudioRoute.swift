@@ -132,28 +132,39 @@ extension ConsoleSite {
             .contentType: contentType, .acceptRanges: "bytes", .contentDisposition: disposition, .contentSecurityPolicy: "sandbox",
             .cacheControl: "private, no-cache",
         ]
-        if let range, let (start, end) = parseRange(range, count: bytes.count) {
+        switch range.map({ parseRange($0, count: bytes.count) }) {
+        case .some(.bytes(let start, let end)):
             headers[.contentRange] = "bytes \(start)-\(end)/\(bytes.count)"
             return Response(status: .partialContent, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes[start...end])))
-        } else if range != nil, !bytes.isEmpty {
+        case .some(.unsatisfiable):
             headers[.contentRange] = "bytes */\(bytes.count)"
             return Response(status: .rangeNotSatisfiable, headers: headers)
+        case .some(.whole), .none:
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
-    static func parseRange(_ header: String, count: Int) -> (Int, Int)? {
-        guard header.hasPrefix("bytes="), count > 0 else { return nil }
+    enum ByteRange: Equatable {
+        case bytes(Int, Int)
+        /// A range past the end.
+        case unsatisfiable
+        /// No range this server serves (malformed, or several): the whole body.
+        case whole
+    }
+
+    static func parseRange(_ header: String, count: Int) -> ByteRange {
+        guard header.hasPrefix("bytes="), !header.contains(",") else { return .whole }
         let spec = header.dropFirst(6)
-        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return nil }
+        guard let dash = spec.firstIndex(of: "-") else { return .whole }
         let first = spec[..<dash].trimmingSpaces
         let last = spec[spec.index(after: dash)...].trimmingSpaces
         if first.isEmpty {
-            guard let suffix = Int(last), suffix > 0 else { return nil }
-            return (max(0, count - suffix), count - 1)
+            guard let suffix = Int(last) else { return .whole }
+            return suffix > 0 && count > 0 ? .bytes(max(0, count - suffix), count - 1) : .unsatisfiable
         }
-        guard let start = Int(first), start < count else { return nil }
-        let end = last.isEmpty ? count - 1 : min(Int(last) ?? -1, count - 1)
-        return end >= start ? (start, end) : nil
+        guard let start = Int(first), last.isEmpty || Int(last) != nil else { return .whole }
+        guard start < count else { return .unsatisfiable }
+        let end = last.isEmpty ? count - 1 : min(Int(last)!, count - 1)
+        return end >= start ? .bytes(start, end) : .whole
     }
 }

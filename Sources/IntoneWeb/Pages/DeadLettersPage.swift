@@ -74,7 +74,7 @@ extension ConsoleSite {
             codeOptions: options, code: codeText, summary: summary, rows: rows, hasRows: !rows.isEmpty, newest: found.newest ?? "",
             bulkLimit: Display.count(DeadLetterActions.bulkLimit), hasOlder: older != nil, olderURL: older ?? "")
         return page(
-            "dead", title: "Dead letters", section: .dead, refreshSeconds: 10, notice: Self.notice(query), context: context, view)
+            "dead", title: "Dead letters", section: .dead, notice: Self.notice(query), context: context, view)
     }
 
     func deadLetter(_ request: Request, context: ConsoleRequestContext) async throws -> Response {
