@@ -22,6 +22,7 @@ struct ConsoleMiddleware: RouterMiddleware {
             context.setsCSRFCookie = true
         }
         context.signedIn = site.access.requiresSignIn && site.access.hasSession(request)
+        context.authorized = site.access.isAuthorized(request)
         var response: Response
         do {
             if let refusal = try await admit(request, context: &context) {
@@ -55,7 +56,7 @@ struct ConsoleMiddleware: RouterMiddleware {
     /// A response that stops the request here (sign in first, a refused POST), or nil to go on.
     private func admit(_ request: Request, context: inout Context) async throws -> Response? {
         let path = request.uri.path
-        if !Self.openPaths.contains(path), !site.access.isAuthorized(request) {
+        if !Self.openPaths.contains(path), !context.authorized {
             if request.method == .get || request.method == .head {
                 let next = FormData.encode(Array((path + (request.uri.query.map { "?" + $0 } ?? "")).utf8))
                 return site.redirect("/login?next=" + next)

@@ -9,6 +9,9 @@ public struct ConsoleRequestContext: RequestContext {
     /// True when the cookie had no valid token and the response must set one.
     var setsCSRFCookie = false
     var signedIn = false
+    /// False when a token is set and the request has not shown it: the page then tells
+    /// nothing about the queue or Redis.
+    var authorized = true
     /// The body of a POST, decoded.
     var form = FormData(query: nil)
 

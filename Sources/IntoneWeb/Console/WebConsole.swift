@@ -102,7 +102,7 @@ final class ConsoleSite: Sendable {
         notice: String? = nil, context: ConsoleRequestContext, _ page: Any
     ) -> Response {
         let view = LayoutView(
-            title: title,
+            title: title, known: context.authorized,
             nav: Section.allCases.filter { $0 != .none }.map { .init(href: $0.href, label: $0.label, current: $0 == section) },
             queue: keys.queue, keyPrefix: keys.prefix, redis: configuration.redisURL.description, csrf: context.csrfToken,
             refreshSeconds: refreshSeconds, live: refreshSeconds > 0, signedIn: context.signedIn, notice: notice,

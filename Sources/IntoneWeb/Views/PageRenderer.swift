@@ -73,6 +73,8 @@ struct LayoutView {
     }
 
     var title: String
+    /// Navigation, queue and Redis address: left out for a visitor not signed in.
+    var known: Bool
     var nav: [NavLink]
     var queue: String
     var keyPrefix: String

@@ -15,15 +15,15 @@ enum Templates {
         <head>
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>{{title}} · Intone {{queue}}</title>
+        <title>{{title}} · Intone{{#known}} {{queue}}{{/known}}</title>
         <link rel="stylesheet" href="/assets/console.css?v={{assetVersion}}">
         <script src="/assets/console.js?v={{assetVersion}}" defer></script>
         </head>
         <body data-refresh="{{refreshSeconds}}">
         <header class="top">
-          <a class="brand" href="/">Intone</a>
+          <a class="brand" href="/">Intone</a>{{#known}}
           <nav>{{#nav}}<a href="{{href}}"{{#current}} aria-current="page"{{/current}}>{{label}}</a>{{/nav}}</nav>
-          <span class="where">queue <code>{{queue}}</code> · <code>{{redis}}</code></span>
+          <span class="where">queue <code>{{queue}}</code> · <code>{{redis}}</code></span>{{/known}}
           <span class="tools">{{#live}}<label class="live" title="Refresh this page every {{refreshSeconds}} s"><input type="checkbox" id="live" checked> live</label>{{/live}}{{#signedIn}}
             <form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="link">sign out</button></form>{{/signedIn}}</span>
         </header>
