@@ -42,7 +42,8 @@ public struct QueueKeys: Sendable, Equatable {
     public var workers: String { prefix + "workers" }
 
     /// Whether a `reply_to` may name this key: a key of this queue that is not one of
-    /// the worker's own (jobs, dead letters, audio, agents, buckets, markers).
+    /// the worker's own (jobs, dead letters, audio, agents, buckets, markers, heartbeats,
+    /// per-minute history).
     public func acceptsReplyTo(_ key: String) -> Bool {
         guard key.hasPrefix(prefix), key.count > prefix.count else { return false }
         let rest = key.dropFirst(prefix.count)
