@@ -13,7 +13,7 @@ struct Intone: AsyncParsableCommand {
         commandName: "intone",
         abstract: "Speech worker for AI agents: Redis Streams in, espeak-ng WAV out.",
         subcommands: [
-            Work.self, Enqueue.self, Status.self, Dead.self, Agent.self, Audio.self, Voices.self, Demo.self, BenchCommand.self,
+            Work.self, Enqueue.self, Status.self, Dead.self, Agent.self, Audio.self, Voices.self, Web.self, Demo.self, BenchCommand.self,
             SynthesizerChildCommand.self,
         ]
     )

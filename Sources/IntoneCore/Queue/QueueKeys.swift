@@ -46,6 +46,12 @@ public struct QueueKeys: Sendable, Equatable {
     public func done(jobID: String) -> String { prefix + "done:" + jobID }
     public func agentBucket(_ agentID: String) -> String { prefix + "rl:agent:" + agentID }
     public func userBucket(_ userID: String) -> String { prefix + "rl:user:" + userID }
+    /// Results and audio of one minute, for the console's chart (`QueueHistory`).
+    public func minute(_ unixMinute: Int64) -> String { prefix + "minute:" + String(unixMinute) }
+    /// A live worker's heartbeat (`WorkerHeartbeat`).
+    public func worker(_ consumer: String) -> String { prefix + "worker:" + consumer }
+    /// The index of heartbeats: consumer names scored by their last heartbeat.
+    public var workers: String { prefix + "workers" }
 
     /// Whether a `reply_to` may name this key: a key of this queue that is not one of
     /// the worker's own (jobs, dead letters, audio, agents, buckets, markers, …).
