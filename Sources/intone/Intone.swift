@@ -19,35 +19,55 @@ struct Intone: AsyncParsableCommand {
     )
 }
 
-/// `--redis` and `--queue`, shared by every command, with the same environment variables.
+/// `--redis`, `--redis-password-file` and `--queue`, shared by every command, with the
+/// worker's environment variables and help (one table: `WorkerConfiguration.settings`).
 struct QueueOptions: ParsableArguments {
-    @Option(help: "Redis URL (env INTONE_REDIS_URL; default redis://127.0.0.1:6379).")
-    var redis: String?
-
-    @Option(help: "Queue name (env INTONE_QUEUE; default tts).")
-    var queue: String?
+    @Option(help: settingHelp("redis")) var redis: String?
+    @Option(help: settingHelp("redis-password-file")) var redisPasswordFile: String?
+    @Option(help: settingHelp("queue")) var queue: String?
 
     var flags: [String: String] {
         var flags: [String: String] = [:]
         flags["redis"] = redis
+        flags["redis-password-file"] = redisPasswordFile
         flags["queue"] = queue
         return flags
     }
 }
 
-struct LogOptions: ParsableArguments {
-    @Option(help: "trace, debug, info, notice, warning, error or critical (env INTONE_LOG_LEVEL; default info).")
-    var logLevel: String?
+/// A setting's help line from the table, with its variable and default.
+func settingHelp(_ key: String) -> ArgumentHelp {
+    guard let setting = WorkerConfiguration.settings.first(where: { $0.key == key }) else { return ArgumentHelp("") }
+    return ArgumentHelp("\(setting.help) (env \(setting.environment); default \(setting.defaultText)).", valueName: setting.placeholder)
+}
 
-    @Option(help: "text or json, one object a line (env INTONE_LOG_FORMAT; default text).")
-    var logFormat: String?
+struct LogOptions: ParsableArguments {
+    @Option(help: settingHelp("log-level")) var logLevel: String?
+    @Option(help: settingHelp("log-format")) var logFormat: String?
 
     func bootstrap(defaultLevel: Logger.Level = .info) throws {
-        let text = logLevel ?? Environment.value("INTONE_LOG_LEVEL") ?? defaultLevel.rawValue
-        guard let level = Logger.Level(rawValue: text.lowercased()) else {
-            throw fail("--log-level '\(text)' must be one of trace, debug, info, notice, warning, error, critical")
+        var flags: [String: String] = [:]
+        flags["log-level"] = logLevel ?? (Environment.value("INTONE_LOG_LEVEL") == nil ? defaultLevel.rawValue : nil)
+        flags["log-format"] = logFormat
+        let values = SettingValues(WorkerConfiguration.settings, flags: flags, environment: Environment.all)
+        let level = values.text("log-level").lowercased()
+        let format = values.text("log-format").lowercased()
+        do {
+            try Logs.bootstrap(level: level, format: format)
+        } catch {
+            throw fail("\(values.value(Logger.Level(rawValue: level) == nil ? "log-level" : "log-format").source): \(error)")
         }
-        let format = (logFormat ?? Environment.value("INTONE_LOG_FORMAT") ?? "text").lowercased()
+    }
+}
+
+/// The process's log handler: text or JSON lines on standard error, at a level.
+enum Logs {
+    struct Unknown: Error, CustomStringConvertible { var description: String }
+
+    static func bootstrap(level text: String, format: String) throws {
+        guard let level = Logger.Level(rawValue: text) else {
+            throw Unknown(description: "'\(text)' must be trace, debug, info, notice, warning, error or critical")
+        }
         switch format {
         case "text":
             LoggingSystem.bootstrap { label in
@@ -62,7 +82,7 @@ struct LogOptions: ParsableArguments {
                 return handler
             }
         default:
-            throw fail("--log-format '\(format)' must be text or json")
+            throw Unknown(description: "'\(format)' must be text or json")
         }
     }
 }
@@ -93,48 +113,27 @@ func fail(_ message: String) -> ExitCode {
 }
 
 struct Work: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run one worker until SIGTERM or SIGINT.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run one worker until SIGTERM, SIGINT or SIGHUP.",
+        usage: "intone work [--setting value …]",
+        discussion: """
+            Every setting is a flag and an environment variable; a flag wins over the variable, which wins over the \
+            default.
 
-    @OptionGroup var queueOptions: QueueOptions
-    @OptionGroup var logOptions: LogOptions
-    @Option(help: "Consumer name (env INTONE_CONSUMER; default host name and process id).") var consumer: String?
-    @Option(help: "Deliveries before too_many_attempts (env INTONE_MAX_ATTEMPTS; default 5).") var maxAttempts: String?
-    @Option(help: "Idle ms before a pending job may be taken over (env INTONE_CLAIM_IDLE_MS; default 30000).") var claimIdleMs: String?
-    @Option(help: "Agent bucket, \"R/s burst B\" (env INTONE_AGENT_RATE; default \"20/s burst 40\").") var agentRate: String?
-    @Option(help: "User bucket, \"R/s burst B\" (env INTONE_USER_RATE; default \"2/s burst 5\").") var userRate: String?
-    @Option(help: "Longest text in bytes (env INTONE_MAX_TEXT_BYTES; default 10000).") var maxTextBytes: String?
-    @Option(help: "Seconds audio is kept (env INTONE_AUDIO_TTL_S; default 3600).") var audioTtlS: String?
-    @Option(help: "on or off for agents without a tts setting (env INTONE_DEFAULT_TTS; default on).") var defaultTts: String?
-    @Option(help: "Jobs per read, 1 to 1000 (env INTONE_BATCH_SIZE; default 128).") var batchSize: String?
-    @Option(help: "Longest wait of one read, ms (env INTONE_BLOCK_MS; default 2000).") var blockMs: String?
-    @Option(help: "Synthesizer processes, 0 for one per core (env INTONE_SYNTHESIZERS; default 0).") var synthesizers: String?
-    @Option(help: "Longest render of one job, ms (env INTONE_SYNTHESIS_TIMEOUT_MS; default 30000).") var synthesisTimeoutMs: String?
-    @Option(help: "Bound of each result stream (env INTONE_RESULTS_MAXLEN; default 100000).") var resultsMaxlen: String?
-    @Option(help: "Bound of the dead-letter stream (env INTONE_DEAD_MAXLEN; default 100000).") var deadMaxlen: String?
-    @Option(help: "Seconds a job_id is remembered (env INTONE_DEDUP_TTL_S; default 86400).") var dedupTtlS: String?
-    @Option(help: "How often agent settings are re-read, ms (env INTONE_SETTINGS_REFRESH_MS; default 2000).") var settingsRefreshMs: String?
-    @Option(help: "On SIGTERM, seconds to finish the jobs in hand (env INTONE_SHUTDOWN_GRACE_S; default 25).") var shutdownGraceS: String?
-    @Option(help: "Idle seconds after which a consumer holding nothing is removed (env INTONE_CONSUMER_IDLE_S; default 3600).")
-    var consumerIdleS: String?
-    @Option(help: "Port of /metrics, /healthz and /readyz; 0 turns them off (env INTONE_METRICS_PORT; default 9464).")
-    var metricsPort: String?
+            \(Setting.helpText(WorkerConfiguration.settings))
+            """)
+
+    /// Every `--setting value` (the table in `WorkerConfiguration.settings` is their one
+    /// source: help, defaults, variables and checks).
+    @Argument(parsing: .allUnrecognized, help: .hidden) var settings: [String] = []
 
     func run() async throws {
-        try logOptions.bootstrap()
-        var flags = queueOptions.flags
-        let given: [(String, String?)] = [
-            ("consumer", consumer), ("max-attempts", maxAttempts), ("claim-idle-ms", claimIdleMs), ("agent-rate", agentRate),
-            ("user-rate", userRate), ("max-text-bytes", maxTextBytes), ("audio-ttl-s", audioTtlS), ("default-tts", defaultTts),
-            ("batch-size", batchSize), ("block-ms", blockMs), ("synthesizers", synthesizers),
-            ("synthesis-timeout-ms", synthesisTimeoutMs), ("results-maxlen", resultsMaxlen), ("dead-maxlen", deadMaxlen),
-            ("dedup-ttl-s", dedupTtlS), ("settings-refresh-ms", settingsRefreshMs), ("shutdown-grace-s", shutdownGraceS),
-            ("consumer-idle-s", consumerIdleS), ("metrics-port", metricsPort),
-        ]
-        for (key, value) in given { flags[key] = value }
         let configuration: WorkerConfiguration
         do {
+            let flags = try SettingArguments.parse(settings, settings: WorkerConfiguration.settings)
             configuration = try WorkerConfiguration(flags: flags, environment: Environment.all)
-        } catch {
+            try Logs.bootstrap(level: configuration.logLevel, format: configuration.logFormat)
+        } catch let error as ConfigurationError {
             throw fail(error.message)
         }
         let logger = Logger(label: "intone.worker")
@@ -153,17 +152,21 @@ struct Work: AsyncParsableCommand {
                 failureTerminationBehavior: .gracefullyShutdownGroup)
         ]
         if configuration.metricsPort > 0 {
-            let server = HealthServer(port: configuration.metricsPort, registry: registry, readiness: { worker.readiness }, logger: logger)
+            let server = HealthServer(
+                host: configuration.metricsHost, port: configuration.metricsPort, registry: registry, readiness: { worker.readiness },
+                logger: logger)
             // The endpoints ending (a port in use) must not end the worker.
             services.append(.init(service: server, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
         }
-        // SIGTERM and SIGINT ask the worker to stop reading and finish what it holds.
+        // SIGTERM, SIGINT and SIGHUP ask the worker to stop reading and finish what it holds.
         var lifecycleLogger = Logger(label: "intone.lifecycle")
         lifecycleLogger.logLevel = .critical
         let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: lifecycleLogger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: lifecycleLogger))
         do {
             try await group.run()
+        } catch let error as RedisError {
+            throw fail(error.message)
         } catch {
             throw fail("\(error)")
         }

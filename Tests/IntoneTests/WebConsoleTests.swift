@@ -294,7 +294,7 @@ import Testing
 
             // Bad values are refused with the CLI's message, and nothing is written.
             for (field, value, words) in [
-                ("rate", "79", "80 to 450"), ("voice", "xx-nope", "not an espeak-ng voice"), ("tts", "loud", "on, off or keywords"),
+                ("rate", "79", "80 to 450"), ("voice", "xx-nope", "an espeak-ng voice"), ("tts", "loud", "on, off or keywords"),
                 ("rate_limit", "fast", "rate-limit"),
             ] {
                 var fields = [("tts", "on"), ("voice", ""), ("rate", ""), ("pitch", ""), ("keywords", ""), ("rate_limit", "")]

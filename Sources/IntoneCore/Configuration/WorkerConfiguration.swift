@@ -2,72 +2,59 @@
     import Glibc
 #endif
 
-/// Every setting of `intone work`, with its flag, its environment variable and its
-/// default, in one place. A flag wins over the environment, which wins over the default.
+/// Every setting of `intone work`, each with its flag, its environment variable, its
+/// default and its help, in one table (`settings`). A flag wins over the environment,
+/// which wins over the default; values are checked at start, and an error names the flag
+/// or the variable that was given.
 public struct WorkerConfiguration: Sendable {
-    /// One setting as users see it.
-    public struct Setting: Sendable {
-        public var key: String
-        public var flag: String { "--" + key }
-        public var environment: String
-        public var defaultValue: String
-        public var help: String
-    }
-
-    /// The settings table, in the order the README lists it.
+    /// The settings table, in the order `--help` and the README list it.
     public static let settings: [Setting] = [
         Setting(
-            key: "redis", environment: "INTONE_REDIS_URL", defaultValue: "redis://127.0.0.1:6379",
-            help: "Redis URL: redis://[user:password@]host:port[/db] or unix:///path"),
-        Setting(key: "queue", environment: "INTONE_QUEUE", defaultValue: "tts", help: "queue name Q; keys are intone:{Q}:…"),
+            "redis", "INTONE_REDIS_URL", default: "redis://127.0.0.1:6379", "URL",
+            "Redis: redis://[user:password@]host:port[/db] or unix:///path[?db=N]; prefer the variable or a password file, flags show in ps"),
         Setting(
-            key: "consumer", environment: "INTONE_CONSUMER", defaultValue: "",
-            help: "consumer name in the group (default: host name and process id)"),
+            "redis-password-file", "INTONE_REDIS_PASSWORD_FILE", default: "", "PATH",
+            "file holding the Redis password (a mounted Kubernetes secret); read again at every reconnect, so it can be rotated"),
+        Setting("queue", "INTONE_QUEUE", default: "tts", "Q", "queue name; keys are intone:{Q}:…"),
+        Setting("consumer", "INTONE_CONSUMER", default: "", "NAME", "consumer name in the group", shownDefault: "host name and pid"),
+        Setting("max-attempts", "INTONE_MAX_ATTEMPTS", default: "5", "N", "deliveries after which a job fails with too_many_attempts"),
         Setting(
-            key: "max-attempts", environment: "INTONE_MAX_ATTEMPTS", defaultValue: "5",
-            help: "deliveries after which a job fails with too_many_attempts"),
+            "claim-idle-ms", "INTONE_CLAIM_IDLE_MS", default: "30000", "N", "idle time after which another replica may take a job over"),
+        Setting("agent-rate", "INTONE_AGENT_RATE", default: "20/s burst 40", "\"R/s burst B\"", "token bucket per agent"),
+        Setting("user-rate", "INTONE_USER_RATE", default: "2/s burst 5", "\"R/s burst B\"", "token bucket per user"),
+        Setting("max-text-bytes", "INTONE_MAX_TEXT_BYTES", default: "10000", "N", "longest text accepted, in bytes"),
+        Setting("audio-ttl-s", "INTONE_AUDIO_TTL_S", default: "3600", "N", "seconds audio (and a reply_to stream the worker creates) is kept"),
+        Setting("default-tts", "INTONE_DEFAULT_TTS", default: "on", "on|off", "speech for agents without a tts setting"),
+        Setting("format", "INTONE_FORMAT", default: "wav", "F", "audio format when neither the job nor its agent names one"),
+        Setting("shards", "INTONE_SHARDS", default: "1", "N", "shards of the queue (the same on every worker and producer)"),
+        Setting("wait-replicas", "INTONE_WAIT_REPLICAS", default: "0", "N", "replicas to WAIT for after each write-back (0: none)"),
+        Setting("batch-size", "INTONE_BATCH_SIZE", default: "256", "N", "jobs per read (1 to 1000)"),
+        Setting("block-ms", "INTONE_BLOCK_MS", default: "2000", "N", "longest wait of one read of new jobs"),
+        Setting("synthesizers", "INTONE_SYNTHESIZERS", default: "0", "N", "synthesizer processes (0: one per core)", shownDefault: "0 (one per core)"),
         Setting(
-            key: "claim-idle-ms", environment: "INTONE_CLAIM_IDLE_MS", defaultValue: "30000",
-            help: "idle time after which another replica may take over a pending job"),
-        Setting(key: "agent-rate", environment: "INTONE_AGENT_RATE", defaultValue: "20/s burst 40", help: "token bucket per agent"),
-        Setting(key: "user-rate", environment: "INTONE_USER_RATE", defaultValue: "2/s burst 5", help: "token bucket per user"),
+            "synthesis-timeout-ms", "INTONE_SYNTHESIS_TIMEOUT_MS", default: "30000", "N",
+            "longest render of one job before it fails with synthesis_timeout"),
+        Setting("results-maxlen", "INTONE_RESULTS_MAXLEN", default: "100000", "N", "approximate bound of each result stream (MAXLEN ~)"),
+        Setting("dead-maxlen", "INTONE_DEAD_MAXLEN", default: "100000", "N", "approximate bound of the dead-letter stream (MAXLEN ~)"),
+        Setting("dedup-ttl-s", "INTONE_DEDUP_TTL_S", default: "86400", "N", "seconds a job_id is remembered (no second result)"),
+        Setting("settings-refresh-ms", "INTONE_SETTINGS_REFRESH_MS", default: "2000", "N", "how often agent settings are read again"),
         Setting(
-            key: "max-text-bytes", environment: "INTONE_MAX_TEXT_BYTES", defaultValue: "10000", help: "longest text accepted, in bytes"),
+            "shutdown-grace-s", "INTONE_SHUTDOWN_GRACE_S", default: "25", "N",
+            "on SIGTERM, SIGINT or SIGHUP, time to finish the jobs in hand before leaving them to other replicas"),
         Setting(
-            key: "audio-ttl-s", environment: "INTONE_AUDIO_TTL_S", defaultValue: "3600",
-            help: "seconds the audio (and a reply_to stream) is kept"),
+            "consumer-idle-s", "INTONE_CONSUMER_IDLE_S", default: "3600", "N",
+            "consumers of the group idle this long with nothing pending are removed"),
         Setting(
-            key: "default-tts", environment: "INTONE_DEFAULT_TTS", defaultValue: "on",
-            help: "speech for agents without a tts setting: on or off"),
-        Setting(key: "batch-size", environment: "INTONE_BATCH_SIZE", defaultValue: "256", help: "jobs read per XREADGROUP (1 to 1000)"),
-        Setting(key: "block-ms", environment: "INTONE_BLOCK_MS", defaultValue: "2000", help: "how long one XREADGROUP waits for new jobs"),
-        Setting(
-            key: "synthesizers", environment: "INTONE_SYNTHESIZERS", defaultValue: "0", help: "synthesizer processes (0: one per core)"),
-        Setting(
-            key: "synthesis-timeout-ms", environment: "INTONE_SYNTHESIS_TIMEOUT_MS", defaultValue: "30000",
-            help: "longest one job may render before it fails with synthesis_timeout"),
-        Setting(
-            key: "results-maxlen", environment: "INTONE_RESULTS_MAXLEN", defaultValue: "100000",
-            help: "approximate bound of each result stream (MAXLEN ~)"),
-        Setting(
-            key: "dead-maxlen", environment: "INTONE_DEAD_MAXLEN", defaultValue: "100000",
-            help: "approximate bound of the dead-letter stream (MAXLEN ~)"),
-        Setting(
-            key: "dedup-ttl-s", environment: "INTONE_DEDUP_TTL_S", defaultValue: "86400",
-            help: "seconds a job_id is remembered, so a second job with it gets no second result"),
-        Setting(
-            key: "shutdown-grace-s", environment: "INTONE_SHUTDOWN_GRACE_S", defaultValue: "25",
-            help: "on SIGTERM, how long to finish the jobs in hand before leaving them to other replicas"),
-        Setting(
-            key: "consumer-idle-s", environment: "INTONE_CONSUMER_IDLE_S", defaultValue: "3600",
-            help: "consumers of the group idle this long with nothing pending are removed"),
-        Setting(
-            key: "metrics-port", environment: "INTONE_METRICS_PORT", defaultValue: "9464",
-            help: "port of /metrics, /healthz and /readyz (0 turns them off)"),
-        Setting(
-            key: "settings-refresh-ms", environment: "INTONE_SETTINGS_REFRESH_MS", defaultValue: "2000",
-            help: "how often agent settings are read again"),
+            "metrics-host", "INTONE_METRICS_HOST", default: "0.0.0.0", "HOST",
+            "address of /metrics, /healthz and /readyz (0.0.0.0 lets Prometheus reach it in a container; 127.0.0.1 keeps it local)"),
+        Setting("metrics-port", "INTONE_METRICS_PORT", default: "9464", "N", "port of /metrics, /healthz and /readyz (0 turns them off)"),
+        Setting("log-level", "INTONE_LOG_LEVEL", default: "info", "L", "trace, debug, info, notice, warning, error or critical"),
+        Setting("log-format", "INTONE_LOG_FORMAT", default: "text", "F", "text, or json (one object a line)"),
     ]
+
+    /// The longest TTL accepted (ten years): past it, Redis's millisecond expiry times
+    /// overflow and `SET … EX` is refused inside the write-back.
+    public static let longestTTLSeconds = 315_360_000
 
     public var redisURL: RedisURL
     public var keys: QueueKeys
@@ -79,6 +66,9 @@ public struct WorkerConfiguration: Sendable {
     public var maxTextBytes: Int
     public var audioTTLSeconds: Int
     public var defaultTTS: AgentSettings.Speech
+    public var format: AudioFormat
+    public var shards: Int
+    public var waitReplicas: Int
     public var batchSize: Int
     public var blockMilliseconds: Int
     public var synthesizers: Int
@@ -89,60 +79,87 @@ public struct WorkerConfiguration: Sendable {
     public var settingsRefreshMilliseconds: Int
     public var shutdownGraceSeconds: Int
     public var consumerIdleSeconds: Int
+    public var metricsHost: String
     public var metricsPort: Int
+    public var logLevel: String
+    public var logFormat: String
 
     public var queue: String { keys.queue }
 
     /// Resolves every setting from the flags given (by key, without dashes) and the
-    /// environment, and checks each; the error names the flag and what it accepts.
+    /// environment, and checks each.
     public init(flags: [String: String] = [:], environment: [String: String]) throws(ConfigurationError) {
-        func value(_ key: String) -> String {
-            let setting = Self.settings.first { $0.key == key }!
-            return flags[key] ?? environment[setting.environment] ?? setting.defaultValue
-        }
-        func integer(_ key: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
-            let text = value(key)
-            guard let number = Int(text.trimmed), range.contains(number) else {
-                let upper = range.upperBound == Int.max ? "" : " to \(range.upperBound)"
-                throw ConfigurationError("--\(key) '\(text)' must be a whole number from \(range.lowerBound)\(upper)")
-            }
-            return number
-        }
-        func rate(_ key: String) throws(ConfigurationError) -> RateLimit {
-            do { return try RateLimit(parsing: value(key)) } catch { throw ConfigurationError("--\(key): \(error.message)") }
-        }
-        do {
-            redisURL = try RedisURL(parsing: value("redis"))
-        } catch {
-            throw ConfigurationError("--redis: \(error.description)")
-        }
-        keys = try QueueKeys(queue: value("queue"))
-        let consumer = value("consumer").trimmed
+        let values = SettingValues(Self.settings, flags: flags, environment: environment)
+        if let unknown = values.unknownFlags.first { throw ConfigurationError("unknown setting --\(unknown)") }
+        redisURL = try Self.redisURL(values)
+        keys = try values.parsed("queue") { text throws(ConfigurationError) in try QueueKeys(queue: text) }
+        let consumer = values.text("consumer").trimmed
         self.consumer = consumer.isEmpty ? Self.defaultConsumer() : consumer
-        maxAttempts = try integer("max-attempts", 1...1000)
-        claimIdleMilliseconds = try integer("claim-idle-ms", 100...Int.max)
-        agentRate = try rate("agent-rate")
-        userRate = try rate("user-rate")
-        maxTextBytes = try integer("max-text-bytes", 1...1_000_000)
-        audioTTLSeconds = try integer("audio-ttl-s", 1...Int.max)
-        switch value("default-tts").lowercased() {
-        case "on": defaultTTS = .on
-        case "off": defaultTTS = .off
-        case let other: throw ConfigurationError("--default-tts '\(other)' must be on or off")
+        guard self.consumer.utf8.count <= 200, !self.consumer.contains(where: { $0.isNewline || $0 == "\0" }) else {
+            throw ConfigurationError("\(values.value("consumer").source) must be at most 200 bytes on one line")
         }
-        batchSize = try integer("batch-size", 1...1000)
-        blockMilliseconds = try integer("block-ms", 1...60000)
-        let synthesizers = try integer("synthesizers", 0...256)
+        maxAttempts = try values.integer("max-attempts", 1...1000)
+        claimIdleMilliseconds = try values.integer("claim-idle-ms", 100...86_400_000)
+        agentRate = try values.parsed("agent-rate") { text throws(ConfigurationError) in try RateLimit(parsing: text) }
+        userRate = try values.parsed("user-rate") { text throws(ConfigurationError) in try RateLimit(parsing: text) }
+        maxTextBytes = try values.integer("max-text-bytes", 1...1_000_000)
+        audioTTLSeconds = try values.integer("audio-ttl-s", 1...Self.longestTTLSeconds)
+        defaultTTS = try values.parsed("default-tts") { text throws(ConfigurationError) in
+            switch text.lowercased().trimmed {
+            case "on": return .on
+            case "off": return .off
+            default: throw ConfigurationError("'\(DisplayText.escaped(text))' must be on or off")
+            }
+        }
+        format = try values.parsed("format") { text throws(ConfigurationError) in
+            do throws(AudioFormatError) { return try AudioFormat(parsing: text.trimmed) } catch { throw ConfigurationError(error.message) }
+        }
+        shards = try values.integer("shards", 1...1024)
+        waitReplicas = try values.integer("wait-replicas", 0...16)
+        batchSize = try values.integer("batch-size", 1...1000)
+        blockMilliseconds = try values.integer("block-ms", 1...60000)
+        let synthesizers = try values.integer("synthesizers", 0...256)
         self.synthesizers = synthesizers == 0 ? Self.coreCount() : synthesizers
-        synthesisTimeoutMilliseconds = try integer("synthesis-timeout-ms", 1...3_600_000)
-        resultsMaxLength = try integer("results-maxlen", 1...Int.max)
-        deadMaxLength = try integer("dead-maxlen", 1...Int.max)
-        dedupTTLSeconds = try integer("dedup-ttl-s", 1...Int.max)
-        settingsRefreshMilliseconds = try integer("settings-refresh-ms", 0...3_600_000)
-        shutdownGraceSeconds = try integer("shutdown-grace-s", 0...3600)
-        consumerIdleSeconds = try integer("consumer-idle-s", 1...Int.max)
-        metricsPort = try integer("metrics-port", 0...65535)
-        guard consumer.utf8.count <= 200 else { throw ConfigurationError("--consumer is longer than 200 bytes") }
+        synthesisTimeoutMilliseconds = try values.integer("synthesis-timeout-ms", 1...3_600_000)
+        resultsMaxLength = try values.integer("results-maxlen", 1...1_000_000_000)
+        deadMaxLength = try values.integer("dead-maxlen", 1...1_000_000_000)
+        dedupTTLSeconds = try values.integer("dedup-ttl-s", 1...Self.longestTTLSeconds)
+        settingsRefreshMilliseconds = try values.integer("settings-refresh-ms", 0...3_600_000)
+        shutdownGraceSeconds = try values.integer("shutdown-grace-s", 0...3600)
+        consumerIdleSeconds = try values.integer("consumer-idle-s", 1...Self.longestTTLSeconds)
+        metricsHost = values.text("metrics-host").trimmed
+        guard !metricsHost.isEmpty, metricsHost.allSatisfy({ $0.isLetter || $0.isNumber || ".:-[]".contains($0) }) else {
+            throw ConfigurationError("\(values.value("metrics-host").source) must be a host name or address")
+        }
+        metricsPort = try values.integer("metrics-port", 0...65535)
+        logLevel = try values.parsed("log-level") { text throws(ConfigurationError) in
+            let level = text.lowercased().trimmed
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
+                throw ConfigurationError("'\(DisplayText.escaped(text))' must be trace, debug, info, notice, warning, error or critical")
+            }
+            return level
+        }
+        logFormat = try values.parsed("log-format") { text throws(ConfigurationError) in
+            let format = text.lowercased().trimmed
+            guard format == "text" || format == "json" else { throw ConfigurationError("'\(DisplayText.escaped(text))' must be text or json") }
+            return format
+        }
+    }
+
+    /// The Redis URL, with the password from the password file when one is named. The URL
+    /// itself never reaches an error message (it may hold a password).
+    static func redisURL(_ values: SettingValues) throws(ConfigurationError) -> RedisURL {
+        var url = try values.parsed("redis") { text throws(ConfigurationError) in
+            do throws(RedisURLError) { return try RedisURL(parsing: text) } catch { throw ConfigurationError(error.description) }
+        }
+        let file = values.text("redis-password-file").trimmed
+        if !file.isEmpty {
+            url.passwordFile = file
+            _ = try values.parsed("redis-password-file") { _ throws(ConfigurationError) in
+                guard url.currentPassword() != nil else { throw ConfigurationError("cannot read the password file \(file)") }
+            }
+        }
+        return url
     }
 
     /// The effective settings for the start-up line, password hidden.
@@ -152,12 +169,13 @@ public struct WorkerConfiguration: Sendable {
             ("max_attempts", "\(maxAttempts)"), ("claim_idle_ms", "\(claimIdleMilliseconds)"),
             ("agent_rate", agentRate.description), ("user_rate", userRate.description),
             ("max_text_bytes", "\(maxTextBytes)"), ("audio_ttl_s", "\(audioTTLSeconds)"),
-            ("default_tts", defaultTTS.rawValue), ("batch_size", "\(batchSize)"), ("block_ms", "\(blockMilliseconds)"),
+            ("default_tts", defaultTTS.rawValue), ("format", format.name), ("shards", "\(shards)"), ("wait_replicas", "\(waitReplicas)"),
+            ("batch_size", "\(batchSize)"), ("block_ms", "\(blockMilliseconds)"),
             ("synthesizers", "\(synthesizers)"), ("synthesis_timeout_ms", "\(synthesisTimeoutMilliseconds)"),
             ("results_maxlen", "\(resultsMaxLength)"), ("dead_maxlen", "\(deadMaxLength)"),
             ("dedup_ttl_s", "\(dedupTTLSeconds)"), ("settings_refresh_ms", "\(settingsRefreshMilliseconds)"),
             ("shutdown_grace_s", "\(shutdownGraceSeconds)"), ("consumer_idle_s", "\(consumerIdleSeconds)"),
-            ("metrics_port", "\(metricsPort)"),
+            ("metrics", metricsPort == 0 ? "off" : "\(metricsHost):\(metricsPort)"),
         ]
     }
 

@@ -31,7 +31,12 @@ public struct HealthServer: Service {
         quiet.logLevel = max(logger.logLevel, .warning)
         application = Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: quiet)
         self.logger = logger
+        self.host = host
+        self.port = port
     }
+
+    let host: String
+    let port: Int
 
     /// Serves until shutdown. A port that cannot be bound is logged, not fatal: the
     /// worker's own work goes on without the endpoints.
@@ -41,7 +46,9 @@ public struct HealthServer: Service {
         } catch is CancellationError {
             return
         } catch {
-            logger.error("metrics and health endpoints are not served", metadata: ["error": "\(error)"])
+            logger.error(
+                "metrics and health endpoints are not served: cannot listen on \(host):\(port) (--metrics-host, --metrics-port)",
+                metadata: ["error.message": "\(error)"])
         }
     }
 }

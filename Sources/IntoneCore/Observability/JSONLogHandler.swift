@@ -25,10 +25,17 @@ public struct JSONLogHandler: LogHandler {
             ("ts", Self.timestamp()), ("level", event.level.rawValue), ("label", label), ("message", event.message.description),
         ]
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
-        for key in merged.keys.sorted() { fields.append((key, "\(merged[key]!)")) }
+        // One key each: metadata named like a field of the line is renamed, so log
+        // pipelines that keep the last of a repeated key lose nothing.
+        for key in merged.keys.sorted() {
+            let name = Self.reserved.contains(key) ? "metadata." + key : key
+            fields.append((name, "\(merged[key]!)"))
+        }
         var line = "{" + fields.map { Self.quoted($0.0) + ":" + Self.quoted($0.1) }.joined(separator: ",") + "}\n"
         line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
+
+    static let reserved: Set<String> = ["ts", "level", "label", "message"]
 
     static func quoted(_ text: String) -> String {
         var out = "\""

@@ -38,6 +38,10 @@ public final class RedisConnection {
         guard let made else {
             throw RedisError(.connection, "cannot connect to \(url): out of memory")
         }
+        if url.passwordFile != nil, url.currentPassword() == nil {
+            redisFree(made)
+            throw RedisError(.authentication, "cannot read the Redis password file \(url.passwordFile ?? "")")
+        }
         // From here on deinit frees the context, also when init throws.
         context = made
         if made.pointee.err != 0 {
@@ -219,7 +223,7 @@ public final class RedisConnection {
         // demo) must not hold this socket open.
         _ = fcntl(context.pointee.fd, F_SETFD, FD_CLOEXEC)
         setCommandTimeout(milliseconds: commandTimeoutMilliseconds)
-        if let password = url.password {
+        if let password = url.currentPassword() {
             do {
                 if let username = url.username {
                     try command("AUTH", .string(username), .string(password))

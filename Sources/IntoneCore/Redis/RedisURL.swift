@@ -10,6 +10,9 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     public var username: String?
     public var password: String?
     public var database: Int
+    /// A file that holds the password (a mounted secret): read at every connect, so that
+    /// a rotated password is picked up by the next reconnect. It wins over `password`.
+    public var passwordFile: String?
 
     public init(endpoint: Endpoint, username: String? = nil, password: String? = nil, database: Int = 0) {
         self.endpoint = endpoint
@@ -18,7 +21,16 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         self.database = database
     }
 
-    /// Parses a URL; throws `RedisURLError` with a sentence that names what is wrong.
+    /// The password to log in with now: the password file's first line, or the URL's.
+    public func currentPassword() -> String? {
+        guard let passwordFile else { return password }
+        guard let bytes = LocalFiles.read(passwordFile) else { return nil }
+        let line = bytes.prefix { $0 != 10 && $0 != 13 }
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    /// Parses a URL; throws `RedisURLError` with a sentence that names what is wrong and
+    /// never repeats the URL (it may hold a password).
     public init(parsing text: String) throws(RedisURLError) {
         if text.hasPrefix("unix://") {
             self = try Self.parseUnix(String(text.dropFirst("unix://".count)), original: text)
@@ -32,8 +44,8 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     /// The URL with the password hidden, for logs and start-up lines.
     public var description: String {
         var auth = ""
-        if username != nil || password != nil {
-            auth = (username.map(Self.percentEncode) ?? "") + (password == nil ? "" : ":***") + "@"
+        if username != nil || password != nil || passwordFile != nil {
+            auth = (username.map(Self.percentEncode) ?? "") + (password == nil && passwordFile == nil ? "" : ":***") + "@"
         }
         switch endpoint {
         case .tcp(let host, let port):
@@ -69,7 +81,7 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             rest = rest[..<slash]
             if !path.isEmpty {
                 guard let db = Int(path), db >= 0 else {
-                    throw RedisURLError(url: original, reason: "the database after / must be a number ≥ 0, not '\(path)'")
+                    throw RedisURLError(url: original, reason: "the database after / must be a number ≥ 0")
                 }
                 database = db
             }
@@ -85,7 +97,7 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             if after.hasPrefix(":") {
                 portText = after.dropFirst()
             } else if !after.isEmpty {
-                throw RedisURLError(url: original, reason: "unexpected '\(after)' after the host")
+                throw RedisURLError(url: original, reason: "unexpected characters after the host")
             }
         } else if let colon = rest.lastIndex(of: ":") {
             host = rest[..<colon]
@@ -94,10 +106,16 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             host = rest
         }
         guard !host.isEmpty else { throw RedisURLError(url: original, reason: "the host is missing") }
+        // A password written without its '@' (redis://:secret127.0.0.1:6379) would become
+        // part of the host: refuse it without repeating it.
+        guard rest.hasPrefix("[") || !host.contains(":"), !host.contains(where: { $0 == "@" || $0 == "/" || $0.isWhitespace }) else {
+            throw RedisURLError(
+                url: original, reason: "the host is not a name or an address (a password goes before an '@': redis://user:password@host:port)")
+        }
         var port = 6379
         if let portText {
             guard let p = Int(portText), (1...65535).contains(p) else {
-                throw RedisURLError(url: original, reason: "the port must be a number from 1 to 65535, not '\(portText)'")
+                throw RedisURLError(url: original, reason: "the port must be a number from 1 to 65535")
             }
             port = p
         }
@@ -118,12 +136,12 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
                 switch parts[0] {
                 case "db":
                     guard let db = Int(value), db >= 0 else {
-                        throw RedisURLError(url: original, reason: "db must be a number ≥ 0, not '\(value)'")
+                        throw RedisURLError(url: original, reason: "db must be a number ≥ 0")
                     }
                     database = db
                 case "password": password = value
                 case "user", "username": username = value
-                default: throw RedisURLError(url: original, reason: "unknown parameter '\(parts[0])' (db, user, password)")
+                default: throw RedisURLError(url: original, reason: "unknown parameter '\(DisplayText.escaped(parts[0]))' (db, user, password)")
                 }
             }
         }
