@@ -196,4 +196,44 @@ import Testing
         #expect(names.contains("holder"), "a consumer that holds a job is kept")
         #expect(try pendingCount(keys, consumer: "holder", on: connection) == 1, "and so is its pending job")
     }
+
+    /// A worker killed in the middle of a streamed reply: another takes the job over,
+    /// renders it again, cuts the same chunks and writes only those after the highest
+    /// `seq` already there. No chunk twice, none missing, one last entry, one result.
+    @Test func aStreamedReplyTakenOverHasEveryChunkOnce() async throws {
+        let keys = try uniqueQueue()
+        let connection = try TestRedis.connect()
+        let server = try #require(TestRedis.server)
+        // About nine minutes of speech: half a second or so to render.
+        let text = String(repeating: "Here is one more sentence of a very long answer. ", count: 190)
+        try JobProducer(keys: keys).add([("job_id", "long"), ("agent_id", "a"), ("user_id", "u"), ("text", text), ("stream", "1")], on: connection)
+        let flags = ["--claim-idle-ms", "500", "--user-rate", "1000/s burst 1000"]
+        let doomed = try WorkerProcess(url: server.url, queue: keys, consumer: "doomed", arguments: flags)
+        let audio = keys.audio(jobID: "long")
+        let deadline = Date().addingTimeInterval(30)
+        while (try connection.command("XLEN", .string(audio)).integer ?? 0) < 20 && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        doomed.signal(SIGKILL)
+        #expect(try await doomed.waitForExit(seconds: 5) != nil)
+        let written = Int(try connection.command("XLEN", .string(audio)).integer ?? 0)
+        #expect(try streamEntries(keys.results, on: connection).isEmpty, "killed before its result")
+
+        let survivor = try WorkerProcess(url: server.url, queue: keys, consumer: "survivor", arguments: flags)
+        let results = try await waitForEntries(keys.results, count: 1, seconds: 30, on: connection)
+        survivor.signal(SIGTERM)
+        #expect(try await survivor.waitForExit(seconds: 10) == 0)
+        let result = try #require(results.first)
+        #expect(results.count == 1 && result["status"] == "ok" && result["worker"] == "survivor" && result["streamed"] == "1")
+        let entries = try connection.command("XRANGE", .string(audio), "-", "+").array ?? []
+        let ids = entries.compactMap { $0.array?.first?.string }
+        #expect(written >= 20 && written < ids.count, "the survivor added to what was there (\(written) of \(ids.count))")
+        #expect(ids == (1...ids.count).map { "0-\($0)" }, "ids 0-1 … 0-n, each once")
+        #expect(String(ids.count) == result["chunks"])
+        let lastEntries = entries.filter { entry in
+            let fields = entry.array?.last?.array ?? []
+            return stride(from: 0, to: fields.count - 1, by: 2).contains { fields[$0].string == "last" }
+        }
+        #expect(lastEntries.count == 1, "one last entry")
+    }
 }

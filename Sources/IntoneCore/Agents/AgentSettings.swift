@@ -13,6 +13,8 @@ public struct AgentSettings: Sendable, Equatable {
     public var rateLimit: RateLimit?
     /// Stream the audio of this agent's replies (`stream on`), unless a job says `stream 0`.
     public var stream: Bool
+    /// The format of this agent's replies, unless a job names one (nil: the worker's).
+    public var format: AudioFormat?
 
     public static let defaultVoice = "en"
     public static let defaultRate = 175
@@ -22,7 +24,7 @@ public struct AgentSettings: Sendable, Equatable {
 
     public init(
         tts: Speech, voice: String = defaultVoice, rate: Int = defaultRate, pitch: Int = defaultPitch,
-        keywords: [String] = [], rateLimit: RateLimit? = nil, stream: Bool = false
+        keywords: [String] = [], rateLimit: RateLimit? = nil, stream: Bool = false, format: AudioFormat? = nil
     ) {
         self.tts = tts
         self.voice = voice
@@ -31,6 +33,7 @@ public struct AgentSettings: Sendable, Equatable {
         self.keywords = keywords
         self.rateLimit = rateLimit
         self.stream = stream
+        self.format = format
     }
 
     /// The fields of an agent hash, as the contract and `intone agent set` name them.
@@ -38,6 +41,7 @@ public struct AgentSettings: Sendable, Equatable {
         case tts, voice, rate, pitch, keywords
         case rateLimit = "rate_limit"
         case stream
+        case format
     }
 
     /// Checks one field's value as the worker reads it and returns it in its stored form
@@ -75,6 +79,12 @@ public struct AgentSettings: Sendable, Equatable {
             case "off", "0": return .success("off")
             default: return refuse("on or off")
             }
+        case .format:
+            do {
+                return .success(try AudioFormat(parsing: value).name)
+            } catch {
+                return refuse("an audio format (\(AudioFormatError.accepted))")
+            }
         }
     }
 
@@ -92,7 +102,7 @@ public struct AgentSettings: Sendable, Equatable {
                 continue
             }
             // An empty voice or rate limit means "the default", as if the field were unset.
-            if field == .voice || field == .rateLimit, raw.trimmed.isEmpty { continue }
+            if field == .voice || field == .rateLimit || field == .format, raw.trimmed.isEmpty { continue }
             switch check(field, raw, catalog: catalog) {
             case .failure(let error):
                 problems.append(error.message)
@@ -105,6 +115,7 @@ public struct AgentSettings: Sendable, Equatable {
                 case .keywords: settings.keywords = value.split(separator: ",").map { $0.lowercased() }
                 case .rateLimit: settings.rateLimit = try? RateLimit(parsing: value)
                 case .stream: settings.stream = value == "on"
+                case .format: settings.format = try? AudioFormat(parsing: value)
                 }
             }
         }

@@ -114,3 +114,24 @@ public struct WorkerHeartbeat: Sendable, Equatable {
             currentJobStartedAtMilliseconds: number("job_started_at"))
     }
 }
+
+/// A heartbeat as a pipeline segment: MULTI, the publish, EXEC, so that the hash never
+/// exists without its TTL.
+struct HeartbeatPublish: RedisSegment {
+    let heartbeat: WorkerHeartbeat
+    let keys: QueueKeys
+
+    func encode(into commands: inout RedisCommands) {
+        commands.append("MULTI")
+        WorkerHeartbeat.appendPublish(heartbeat, keys: keys, to: &commands)
+        commands.append("EXEC")
+    }
+
+    func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> Void {
+        guard let exec = replies.last else { return }
+        if let error = exec.error(command: "heartbeat") {
+            throw replies.dropFirst().compactMap { $0.error(command: "heartbeat") }.first ?? error
+        }
+        if let failed = exec.array?.compactMap({ $0.error(command: "heartbeat") }).first { throw failed }
+    }
+}

@@ -21,6 +21,11 @@ struct WorkerMetrics: Sendable {
     let deadLetters = Counter(label: "intone_dead_letters_total")
     let synthesizerRestarts = Counter(label: "intone_synthesizer_restarts_total")
     let audioSeconds = FloatingPointCounter(label: "intone_audio_seconds_total")
+
+    /// Bytes of audio written, by format (a bounded set of names: the contract's).
+    func audioBytes(format: String) -> Counter {
+        Counter(label: "intone_audio_bytes_total", dimensions: [("format", format)])
+    }
     /// Sampled every few seconds: entries delivered and not yet acknowledged…
     let pending = Gauge(label: "intone_pending_entries")
     /// …and entries not yet delivered to any consumer.
@@ -55,6 +60,7 @@ struct WorkerMetrics: Sendable {
         "intone_dead_letters_total": "Dead letters written.",
         "intone_synthesizer_restarts_total": "Synthesizer processes started to replace one that died or was killed.",
         "intone_audio_seconds_total": "Seconds of audio rendered and written.",
+        "intone_audio_bytes_total": "Bytes of audio written to Redis, by format.",
         "intone_pending_entries": "Entries delivered to consumers and not yet acknowledged.",
         "intone_lag_entries": "Entries not yet delivered to any consumer.",
         "intone_oldest_pending_age_seconds": "Age of the oldest pending entry.",

@@ -7,9 +7,10 @@ public enum JobPlan: Sendable, Equatable {
     /// `expires_at` has passed: no rendering.
     case expired
 
-    /// `nowMilliseconds` is Redis's clock, as the worker last read it.
+    /// `nowMilliseconds` is Redis's clock, as the worker last read it. The format is the
+    /// job's, else the agent's, else the worker's (`defaultFormat`).
     public static func make(
-        for job: ValidJob, settings: AgentSettings, agentLimit: RateLimit, nowMilliseconds: Int64
+        for job: ValidJob, settings: AgentSettings, agentLimit: RateLimit, nowMilliseconds: Int64, defaultFormat: AudioFormat = .wav
     ) -> JobPlan {
         if let expires = job.expiresAtMilliseconds, nowMilliseconds > expires {
             return .expired
@@ -27,7 +28,8 @@ public enum JobPlan: Sendable, Equatable {
             voice: job.voice ?? settings.voice,
             rate: job.rate ?? settings.rate,
             pitch: job.pitch ?? settings.pitch,
-            streamed: job.stream ?? settings.stream
+            streamed: job.stream ?? settings.stream,
+            format: job.format ?? settings.format ?? defaultFormat
         )
         return .speak(request, agentLimit: settings.rateLimit ?? agentLimit)
     }

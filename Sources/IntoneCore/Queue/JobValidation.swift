@@ -17,11 +17,13 @@ public struct ValidJob: Sendable, Equatable {
     public var traceparent: ByteString?
     /// `stream`: `1` or `0` when the job says so (nil: the agent's setting applies).
     public var stream: Bool?
+    /// `format`, when the job names one (nil: the agent's, else the worker's).
+    public var format: AudioFormat?
 
     public init(
         jobID: ByteString, agentID: ByteString, userID: ByteString, text: String, voice: String? = nil, rate: Int? = nil,
         pitch: Int? = nil, prompt: String? = nil, replyTo: ByteString? = nil, expiresAtMilliseconds: Int64? = nil,
-        traceparent: ByteString? = nil, stream: Bool? = nil
+        traceparent: ByteString? = nil, stream: Bool? = nil, format: AudioFormat? = nil
     ) {
         self.jobID = jobID
         self.agentID = agentID
@@ -35,6 +37,7 @@ public struct ValidJob: Sendable, Equatable {
         self.expiresAtMilliseconds = expiresAtMilliseconds
         self.traceparent = traceparent
         self.stream = stream
+        self.format = format
     }
 }
 
@@ -117,6 +120,13 @@ public struct JobValidation: Sendable {
         if let traceparent = job.value("traceparent") {
             try checkLength("traceparent", traceparent)
             valid.traceparent = ByteString(traceparent)
+        }
+        if let name = try optional("format", job)?.trimmed, !name.isEmpty {
+            do {
+                valid.format = try AudioFormat(parsing: name)
+            } catch {
+                throw JobFailure(.badParameter, error.message)
+            }
         }
         if let stream = job.value("stream") {
             switch stream {

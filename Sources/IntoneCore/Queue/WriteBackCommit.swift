@@ -31,14 +31,20 @@ public struct WriteBackCommit: RedisSegment {
         public var deadMaxLength: Int
         public var markerTTLSeconds: Int
         public var audioTTLSeconds: Int
+        /// Count each write-back in its minute's hash, for the console's chart (`QueueHistory`).
+        public var recordsHistory: Bool
 
-        public init(keys: QueueKeys, worker: String, resultsMaxLength: Int, deadMaxLength: Int, markerTTLSeconds: Int, audioTTLSeconds: Int) {
+        public init(
+            keys: QueueKeys, worker: String, resultsMaxLength: Int, deadMaxLength: Int, markerTTLSeconds: Int, audioTTLSeconds: Int,
+            recordsHistory: Bool = true
+        ) {
             self.keys = keys
             self.worker = worker
             self.resultsMaxLength = resultsMaxLength
             self.deadMaxLength = deadMaxLength
             self.markerTTLSeconds = markerTTLSeconds
             self.audioTTLSeconds = audioTTLSeconds
+            self.recordsHistory = recordsHistory
         }
     }
 
@@ -158,6 +164,13 @@ public struct WriteBackCommit: RedisSegment {
                 commands.append("HINCRBY", .string(keys.stats), "audio_ms", .integer(audioMilliseconds))
                 roles.append(.housekeeping("HINCRBY"))
             }
+        }
+        if settings.recordsHistory, !tally.isEmpty {
+            let before = commands.count
+            QueueHistory.appendRecord(
+                statusCounts: Dictionary(uniqueKeysWithValues: tally.map { ($0.key.rawValue, $0.value) }), audioMilliseconds: audioMilliseconds,
+                minute: QueueHistory.minute(ofUnixMilliseconds: now), keys: keys, to: &commands)
+            for name in commands.names[before...] { roles.append(.housekeeping(name)) }
         }
         for extra in counters {
             commands.append(contentsOf: extra)

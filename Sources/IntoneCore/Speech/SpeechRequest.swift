@@ -9,6 +9,8 @@ public struct SpeechRequest: Sendable, Equatable {
     public var pitch: Int
     /// Send the audio as a stream of chunks while it renders (contract 1.1).
     public var streamed: Bool
+    /// What the audio is encoded as.
+    public var format: AudioFormat
 
     /// About how many bytes of WAV this text becomes: 16-bit samples at 22,050 Hz, and
     /// about 17.8 characters a second at 175 words a minute (the benchmark's reply:
@@ -18,12 +20,13 @@ public struct SpeechRequest: Sendable, Equatable {
         text.utf8.count * 2_500 * 175 / max(rate, 1)
     }
 
-    public init(text: String, voice: String, rate: Int, pitch: Int, streamed: Bool = false) {
+    public init(text: String, voice: String, rate: Int, pitch: Int, streamed: Bool = false, format: AudioFormat = .wav) {
         self.text = text
         self.voice = voice
         self.rate = rate
         self.pitch = pitch
         self.streamed = streamed
+        self.format = format
     }
 }
 

@@ -45,41 +45,55 @@ public enum SynthesizerChild {
         return 0
     }
 
-    /// Renders one request. A streamed one sends its chunks as they are cut (see
+    /// Renders one request and encodes it in its format as the samples come (see
+    /// `ReplyEncoder`). A streamed one sends its chunks as they are cut (see
     /// `ChunkCutter`); the reply then holds only what follows the last chunk.
     static func render(_ request: SpeechRequest, with engine: EspeakEngine, output: Int32) throws -> RenderedAudio {
         let started = Monotonic.nanoseconds()
         var encodingNanoseconds: Int64 = 0
-        var samples: [Int16] = []
+        let encoder = try ReplyEncoder(format: request.format, inputRate: engine.sampleRate, streamed: request.streamed)
         var cutter = ChunkCutter(samplesPerChunk: engine.sampleRate)
-        var chunked = 0
         var lostPipe = false
         try engine.render(request) { piece, sentenceStarts throws(SynthesisError) in
-            samples.append(contentsOf: piece)
-            guard request.streamed else { return }
+            let encodeStarted = Monotonic.nanoseconds()
+            defer { encodingNanoseconds += Monotonic.nanoseconds() - encodeStarted }
+            guard request.streamed else {
+                try encode { () throws(AudioError) in try encoder.append(piece) }
+                return
+            }
+            // Cut where the cutter says, between the samples before and after the cut.
+            var offset = 0
+            let start = cutter.received
             for cut in cutter.receive(count: piece.count, sentenceStarts: sentenceStarts) {
-                let encodeStarted = Monotonic.nanoseconds()
-                let chunk = StreamedWAV.chunk(samples[chunked..<cut], sampleRate: engine.sampleRate, first: chunked == 0)
-                encodingNanoseconds += Monotonic.nanoseconds() - encodeStarted
-                chunked = cut
-                guard send(.chunk(chunk), to: output) else {
+                let upTo = cut - start
+                try encode { () throws(AudioError) in try encoder.append(UnsafeBufferPointer(rebasing: piece[offset..<upTo])) }
+                offset = upTo
+                let chunk = try encode { () throws(AudioError) in try encoder.cutChunk() }
+                // A cut where the codecs had nothing finished yet sends nothing.
+                if !chunk.isEmpty, !send(.chunk(chunk), to: output) {
                     lostPipe = true
                     throw SynthesisError(.unavailable, "the worker went away")
                 }
             }
+            try encode { () throws(AudioError) in try encoder.append(UnsafeBufferPointer(rebasing: piece[offset...])) }
         }
         if lostPipe { throw SynthesisError(.unavailable, "the worker went away") }
         let rendered = Monotonic.nanoseconds()
-        let bytes: [UInt8]
-        if request.streamed {
-            bytes = StreamedWAV.chunk(samples[chunked...], sampleRate: engine.sampleRate, first: chunked == 0)
-        } else {
-            bytes = try WAVCodec.encode(PCMBuffer(sampleRate: engine.sampleRate, samples: samples))
-        }
+        let bytes = try encode { () throws(AudioError) in try encoder.finish() }
         encodingNanoseconds += Monotonic.nanoseconds() - rendered
         return RenderedAudio(
-            bytes: bytes, sampleRate: engine.sampleRate, sampleCount: samples.count,
-            synthesisMicroseconds: Int((rendered - started - encodingNanoseconds) / 1000), encodingMicroseconds: Int(encodingNanoseconds / 1000))
+            bytes: bytes, format: request.format.name, contentType: request.format.contentType, sampleRate: request.format.sampleRate,
+            sampleCount: encoder.outputFrames, synthesisMicroseconds: Int((rendered - started - encodingNanoseconds) / 1000),
+            encodingMicroseconds: Int(encodingNanoseconds / 1000))
+    }
+
+    /// An encoder's failure fails the job, as a crash of the engine would.
+    private static func encode<T>(_ body: () throws(AudioError) -> T) throws(SynthesisError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw SynthesisError(.crashed, "encoding failed: \(error.message)")
+        }
     }
 
     private static func receive() -> SpeechRequest? {

@@ -36,6 +36,7 @@ enum SynthesizerWire {
             appendUInt32(request.rate, to: &out)
             appendUInt32(request.pitch, to: &out)
             out.append(request.streamed ? 1 : 0)
+            appendString(request.format.name, to: &out)
             appendString(request.voice, to: &out)
             out.append(contentsOf: request.text.utf8)
         case .ready(let sampleRate, let catalog):
@@ -80,10 +81,12 @@ enum SynthesizerWire {
         guard let kindByte = reader.byte(), let kind = Kind(rawValue: kindByte) else { return nil }
         switch kind {
         case .request:
-            guard let rate = reader.uint32(), let pitch = reader.uint32(), let streamed = reader.byte(), let voice = reader.string() else {
+            guard let rate = reader.uint32(), let pitch = reader.uint32(), let streamed = reader.byte(), let formatName = reader.string(),
+                let format = try? AudioFormat(parsing: formatName), let voice = reader.string()
+            else {
                 return nil
             }
-            return .request(SpeechRequest(text: reader.rest(), voice: voice, rate: rate, pitch: pitch, streamed: streamed == 1))
+            return .request(SpeechRequest(text: reader.rest(), voice: voice, rate: rate, pitch: pitch, streamed: streamed == 1, format: format))
         case .ready:
             guard let sampleRate = reader.uint32() else { return nil }
             return .ready(sampleRate: sampleRate, catalog: VoiceCatalog(decoding: reader.rest()))

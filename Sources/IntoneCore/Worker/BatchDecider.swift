@@ -8,13 +8,18 @@ public struct BatchDecider: Sendable {
     public var maxAttempts: Int
     public var defaultTTS: AgentSettings.Speech
     public var agentLimit: RateLimit
+    public var defaultFormat: AudioFormat
 
-    public init(keys: QueueKeys, validation: JobValidation, maxAttempts: Int, defaultTTS: AgentSettings.Speech, agentLimit: RateLimit) {
+    public init(
+        keys: QueueKeys, validation: JobValidation, maxAttempts: Int, defaultTTS: AgentSettings.Speech, agentLimit: RateLimit,
+        defaultFormat: AudioFormat = .wav
+    ) {
         self.keys = keys
         self.validation = validation
         self.maxAttempts = maxAttempts
         self.defaultTTS = defaultTTS
         self.agentLimit = agentLimit
+        self.defaultFormat = defaultFormat
     }
 
     /// A job that would be spoken, waiting for its buckets.
@@ -71,7 +76,7 @@ public struct BatchDecider: Sendable {
                 continue
             }
             let agent = settings(valid.agentID) ?? AgentSettings(tts: defaultTTS)
-            switch JobPlan.make(for: valid, settings: agent, agentLimit: agentLimit, nowMilliseconds: now) {
+            switch JobPlan.make(for: valid, settings: agent, agentLimit: agentLimit, nowMilliseconds: now, defaultFormat: defaultFormat) {
             case .expired:
                 decision.answered.append(finished(job, valid, .expired, streamed: valid.stream ?? agent.stream))
             case .textOnly(let reason):

@@ -24,6 +24,7 @@ struct LoopPipeline {
     private var claim: RedisSlot<IdleClaim>?
     private var sweep: RedisSlot<ConsumerSweep>?
     private var sample: RedisSlot<QueueSample>?
+    private var heartbeat: RedisSlot<HeartbeatPublish>?
     private var check: RedisSlot<WriteBackCheck>?
     private var read: (slot: RedisSlot<JobRead>, kind: Scheduler.ReadKind)?
 
@@ -63,6 +64,8 @@ struct LoopPipeline {
         }
         if plan.hygiene { sweep = pipeline.add(loop.hygiene.sweep(idleMilliseconds: configuration.consumerIdleSeconds * 1000)) }
         if plan.sample { sample = pipeline.add(QueueSample(keys: configuration.keys)) }
+        // Its EXEC comes before the check, which must be the last WATCH of the pipeline.
+        if plan.heartbeat { heartbeat = pipeline.add(HeartbeatPublish(heartbeat: loop.heartbeat(), keys: configuration.keys)) }
         if plan.check, let segment = loop.writeBack.takeCheck(now: now) { check = pipeline.add(segment) }
         if let kind = plan.read {
             let segment: JobRead =
@@ -147,6 +150,7 @@ struct LoopPipeline {
             loop.clock.update(serverMilliseconds: output.serverMilliseconds)
             loop.reporter.sampled(output)
         }
+        if let heartbeat { outcome("heartbeat", Result { () throws(RedisError) in try replies.output(heartbeat) }) }
         if let check {
             let result = Result { () throws(RedisError) in try replies.output(check) }
             if case .success(let output) = result {

@@ -17,6 +17,8 @@ final class RenderStage {
         /// The deadline had passed before the first chunk: the reply is `expired`.
         var expired = false
         var outcome: Result<RenderedAudio, SynthesisError>?
+        /// When a synthesizer took it (unix ms on the worker's clock), for the heartbeat.
+        var startedAtMilliseconds: Int64 = 0
 
         var isDone: Bool { outcome != nil && pendingChunks.isEmpty && chunksInFlight == 0 }
     }
@@ -39,8 +41,11 @@ final class RenderStage {
     var isEmpty: Bool { entries.isEmpty }
     var chunksWaiting: Bool { entries.values.contains { !$0.pendingChunks.isEmpty } }
     var entryIDs: [String] { entries.values.map(\.speakable.job.entryID) }
-    /// The job ids rendering now (for the heartbeat).
-    var renderingJobIDs: [ByteString] { pool.renderingTokens.compactMap { entries[$0]?.speakable.valid.jobID } }
+    /// The job rendering longest now, and since when (for the heartbeat).
+    var longestRendering: (jobID: ByteString, since: Int64)? {
+        pool.renderingTokens.compactMap { entries[$0] }.min { $0.startedAtMilliseconds < $1.startedAtMilliseconds }
+            .map { ($0.speakable.valid.jobID, $0.startedAtMilliseconds) }
+    }
 
     func enqueue(_ jobs: [BatchDecider.Speakable]) {
         for job in jobs {
@@ -55,7 +60,9 @@ final class RenderStage {
     func dispatch() -> SynthesisError? {
         while let token = queue.first, pool.idleChildren > 0, let entry = entries[token] {
             switch pool.start(entry.speakable.request, token: token) {
-            case .success(true): queue.removeFirst()
+            case .success(true):
+                queue.removeFirst()
+                entries[token]?.startedAtMilliseconds = WallClock.milliseconds()
             case .success(false): return nil
             case .failure(let error): return error
             }

@@ -38,6 +38,12 @@ final class WorkLoop {
     var abandoned: [String] = []
     var connectedOnce = false
     private var restartsSeen = 0
+    let startedAt = WallClock.milliseconds()
+    static let host: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count - 1)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }()
 
     init(worker: Worker, pool: SynthesizerPool) {
         self.worker = worker
@@ -48,7 +54,8 @@ final class WorkLoop {
         stream = JobStream(keys: keys, consumer: configuration.consumer)
         decider = BatchDecider(
             keys: keys, validation: JobValidation(maxTextBytes: configuration.maxTextBytes, keys: keys, catalog: pool.catalog),
-            maxAttempts: configuration.maxAttempts, defaultTTS: configuration.defaultTTS, agentLimit: configuration.agentRate)
+            maxAttempts: configuration.maxAttempts, defaultTTS: configuration.defaultTTS, agentLimit: configuration.agentRate,
+            defaultFormat: configuration.format)
         settingsCache = AgentSettingsCache(
             keys: keys, refreshMilliseconds: configuration.settingsRefreshMilliseconds, defaultTTS: configuration.defaultTTS,
             catalog: pool.catalog, logger: worker.logger)
@@ -195,6 +202,15 @@ final class WorkLoop {
         }
     }
 
+    /// What this worker is doing, for the console's Workers page.
+    func heartbeat() -> WorkerHeartbeat {
+        let current = render.longestRendering
+        return WorkerHeartbeat(
+            consumer: configuration.consumer, host: Self.host, pid: Int(getpid()), version: IntoneVersion.current,
+            startedAtMilliseconds: startedAt, updatedAtMilliseconds: clock.now, jobsDone: worker.statistics.totalResults,
+            jobsInHand: heldEntries.count, currentJobID: current?.jobID.bytes ?? [], currentJobStartedAtMilliseconds: current?.since ?? 0)
+    }
+
     // MARK: Renders
 
     /// Renders that ended become results; a render no synthesizer could take goes back in
@@ -202,10 +218,11 @@ final class WorkLoop {
     private func finishRenders() {
         for (entry, outcome) in render.takeFinished() {
             let item = entry.speakable
-            let streamed =
+            var streamed =
                 item.request.streamed
                 ? StreamedAudio(chunks: entry.chunksWritten, bytes: entry.bytesWritten, firstChunkMilliseconds: entry.firstChunkMilliseconds)
                 : nil
+            if case .success(let audio) = outcome, !entry.expired { streamed?.bytes += audio.bytes.count }
             let result: JobOutcome
             switch outcome {
             case .success(let audio):
@@ -325,8 +342,14 @@ final class WorkLoop {
         abandoned += writeBack.drain()
     }
 
-    /// Releases what could not be finished, so another replica takes it at once.
+    /// Releases what could not be finished, so another replica takes it at once, and takes
+    /// this worker off the console's list.
     private func finish() {
+        if let connection, outage == nil {
+            var commands = RedisCommands()
+            WorkerHeartbeat.appendRemove(consumer: configuration.consumer, keys: configuration.keys, to: &commands)
+            _ = try? connection.send(commands)
+        }
         let left = Array(Set(abandoned))
         guard !left.isEmpty else { return }
         do throws(RedisError) {

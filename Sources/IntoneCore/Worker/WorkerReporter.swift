@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 
 /// What the loop tells operators: metrics and statistics for every write-back, and log
 /// lines kept few. A refused or failed job is a debug line (with `job.id` and
@@ -12,6 +13,7 @@ final class WorkerReporter {
     private var summaryDue: Int64 = 0
     private var reportedRoundTrips = 0
     private var refusedOnce = Set<String>()
+    private var audioBytes: [String: Counter] = [:]
     static let summaryIntervalMilliseconds: Int64 = 60_000
 
     init(worker: Worker, metrics: WorkerMetrics) {
@@ -71,6 +73,9 @@ final class WorkerReporter {
                 metrics.audioSeconds.increment(by: Double(audio.sampleCount) / Double(max(audio.sampleRate, 1)))
                 metrics.synthesis.recordMicroseconds(audio.synthesisMicroseconds)
                 metrics.encoding.recordMicroseconds(audio.encodingMicroseconds)
+                let counter = audioBytes[audio.format] ?? metrics.audioBytes(format: audio.format)
+                audioBytes[audio.format] = counter
+                counter.increment(by: job.streamed?.bytes ?? audio.bytes.count)
                 let first = job.streamed?.firstChunkMilliseconds ?? job.job.enqueuedAtMilliseconds.map { max(0, now - $0) }
                 if let first { metrics.firstAudio[job.streamed != nil]?.recordMilliseconds(first) }
             case .failed(let failure):
