@@ -15,10 +15,12 @@ final class WorkerProcess {
     ) throws {
         name = consumer
         process.executableURL = URL(fileURLWithPath: try intoneExecutable())
+        var auth = ""
+        if let password = url.password { auth = (url.username ?? "") + ":" + password + "@" }
         let redis: String =
             switch url.endpoint {
             case .unix(let path): "unix://" + path
-            case .tcp(let host, let port): "redis://\(host):\(port)"
+            case .tcp(let host, let port): "redis://\(auth)\(host):\(port)"
             }
         process.arguments =
             [
