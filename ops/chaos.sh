@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
 # Chaos run: several workers and a producer on a private redis-server (appendonly yes,
-# appendfsync always), with workers killed (-9 and SIGTERM) and Redis killed and restarted
-# at random for a bounded time. Then every job the producer enqueued must have exactly one
-# result and nothing may be left pending. Prints the counts; exits 1 if anything was lost,
-# answered twice or left pending.
+# appendfsync always), for a bounded time. Then every job the producer enqueued must have
+# exactly one result and nothing may be left pending. Prints the counts; exits 1 if
+# anything was lost, answered twice or left pending.
 #
-# usage: bash ops/chaos.sh [seconds (default 120)] [workers (default 3)]
+# Two modes:
+#   kills     workers killed (-9 and SIGTERM) and Redis killed and restarted at random
+#   refusals  no worker killed, Redis never restarted; Redis refuses instead: it runs out
+#             of memory for a while, the result stream becomes a key of another type and is
+#             put back, clients are paused. Also fails if any result is "failed": Redis's
+#             trouble must never be counted against a job.
+#
+# usage: bash ops/chaos.sh [seconds (default 120)] [workers (default 3)] [kills|refusals]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -x /opt/swift/usr/bin/swift ]; then PATH="$PATH:/opt/swift/usr/bin"; fi
 
 duration=${1:-120}
 workers=${2:-3}
+mode=${3:-kills}
+case "$mode" in kills | refusals) ;; *)
+  echo "usage: bash ops/chaos.sh [seconds] [workers] [kills|refusals]" >&2
+  exit 2
+  ;;
+esac
 bash ops/install-dependencies.sh >/dev/null
 if ! swift build --product intone >"$(mktemp)" 2>&1; then swift build --product intone; fi
 bin=$(swift build --show-bin-path)/intone
@@ -24,6 +36,9 @@ results="intone:{$queue}:results"
 kills=0
 terms=0
 restarts=0
+ooms=0
+swaps=0
+pauses=0
 
 cli() { redis-cli -s "$sock" "$@"; }
 
@@ -90,9 +105,33 @@ for i in $(seq "$workers"); do start_worker "$i"; done
 produce &
 producer_pid=$!
 
-echo "chaos for ${duration}s: $workers workers, a producer, worker kills and Redis restarts (folder $dir)"
+# Refusals: Redis says no for a moment, then yes again; nothing is killed.
+refuse() {
+  local roll=$((RANDOM % 3))
+  if [ "$roll" -eq 0 ]; then
+    cli CONFIG SET maxmemory 1 >/dev/null
+    sleep "$((1 + RANDOM % 3))"
+    cli CONFIG SET maxmemory 0 >/dev/null
+    ooms=$((ooms + 1))
+  elif [ "$roll" -eq 1 ]; then
+    # The result stream is set aside and a string takes its place; then it comes back.
+    printf 'MULTI\nRENAME %s %s:aside\nSET %s not-a-stream\nEXEC\n' "$results" "$results" "$results" | cli >/dev/null
+    sleep "$((1 + RANDOM % 3))"
+    printf 'MULTI\nDEL %s\nRENAME %s:aside %s\nEXEC\n' "$results" "$results" "$results" | cli >/dev/null
+    swaps=$((swaps + 1))
+  else
+    cli CLIENT PAUSE "$((500 + RANDOM % 1500))" ALL >/dev/null
+    pauses=$((pauses + 1))
+  fi
+}
+
+echo "chaos ($mode) for ${duration}s: $workers workers and a producer (folder $dir)"
 end=$((SECONDS + duration))
-while [ "$SECONDS" -lt "$end" ]; do
+while [ "$mode" = refusals ] && [ "$SECONDS" -lt "$end" ]; do
+  sleep "$((1 + RANDOM % 3))"
+  refuse
+done
+while [ "$mode" = kills ] && [ "$SECONDS" -lt "$end" ]; do
   sleep "$((1 + RANDOM % 3))"
   roll=$((RANDOM % 10))
   victim=$((1 + RANDOM % workers))
@@ -138,8 +177,17 @@ pending=$(cli XPENDING "$jobs" workers | head -1)
 echo "jobs enqueued (acknowledged): $enqueued"
 echo "jobs in doubt (Redis went away mid-batch): $uncertain"
 echo "job ids answered: $answered"
-echo "worker kill -9: $kills, SIGTERM: $terms, Redis restarts: $restarts"
-echo "lost: $lost, answered twice: $duplicated, still queued: $left, pending: $pending"
+failed=$(cli --raw XRANGE "$results" - + | awk 'prev == "status" && $0 == "failed" { n++ } { prev = $0 } END { print n + 0 }')
+if [ "$mode" = kills ]; then
+  echo "worker kill -9: $kills, SIGTERM: $terms, Redis restarts: $restarts"
+else
+  echo "out of memory: $ooms times, result stream of the wrong type: $swaps times, clients paused: $pauses times"
+fi
+echo "lost: $lost, answered twice: $duplicated, still queued: $left, pending: $pending, failed results: $failed"
+if [ "$mode" = refusals ] && [ "$failed" -ne 0 ]; then
+  echo "FAILED: a refusal of Redis's was counted against a job" >&2
+  exit 1
+fi
 if [ "$lost" -ne 0 ] || [ "$duplicated" -ne 0 ] || [ "$left" -ne 0 ] || [ "$pending" -ne 0 ]; then
   echo "FAILED" >&2
   exit 1
