@@ -65,7 +65,7 @@ struct LoopPipeline {
         if plan.hygiene { sweep = pipeline.add(loop.hygiene.sweep(idleMilliseconds: configuration.consumerIdleSeconds * 1000)) }
         if plan.sample { sample = pipeline.add(QueueSample(keys: configuration.keys)) }
         // Its EXEC comes before the check, which must be the last WATCH of the pipeline.
-        if plan.heartbeat { heartbeat = pipeline.add(HeartbeatPublish(heartbeat: loop.heartbeat(), keys: configuration.keys)) }
+        if plan.heartbeat { heartbeat = pipeline.add(HeartbeatPublish(heartbeat: loop.reporter.heartbeat(loop), keys: configuration.keys)) }
         if plan.check, let segment = loop.writeBack.takeCheck(now: now) { check = pipeline.add(segment) }
         if let kind = plan.read {
             let segment: JobRead =

@@ -134,15 +134,40 @@ final class RenderStage {
         return errors
     }
 
-    /// Jobs whose render ended (and whose chunks are all written), in token order.
-    func takeFinished() -> [(entry: Entry, outcome: Result<RenderedAudio, SynthesisError>)] {
-        var done: [(Entry, Result<RenderedAudio, SynthesisError>)] = []
+    /// Jobs whose render ended (and whose chunks are all written), in token order, as
+    /// results; and those no synthesizer could take (`unavailable`: not the job's fault,
+    /// to render again or leave to another replica).
+    func takeFinished(keys: QueueKeys) -> (finished: [FinishedJob], unavailable: [BatchDecider.Speakable]) {
+        var finished: [FinishedJob] = []
+        var unavailable: [BatchDecider.Speakable] = []
         for token in entries.keys.sorted() {
             guard let entry = entries[token], entry.isDone, let outcome = entry.outcome else { continue }
             entries[token] = nil
-            done.append((entry, outcome))
+            let item = entry.speakable
+            var streamed =
+                item.request.streamed
+                ? StreamedAudio(chunks: entry.chunksWritten, bytes: entry.bytesWritten, firstChunkMilliseconds: entry.firstChunkMilliseconds)
+                : nil
+            let result: JobOutcome
+            switch outcome {
+            case .success(let audio):
+                result = entry.expired ? .expired : .ok(audio: audio, voice: item.request.voice)
+                if !entry.expired { streamed?.bytes += audio.bytes.count }
+            case .failure(let error) where error.code == .unavailable:
+                unavailable.append(item)
+                continue
+            case .failure(let error):
+                let code: JobErrorCode =
+                    switch error.code {
+                    case .timeout: .synthesisTimeout
+                    case .unknownVoice: .unknownVoice
+                    default: .synthesisCrashed
+                    }
+                result = .failed(JobFailure(code, error.message))
+            }
+            finished.append(FinishedJob(job: item.job, valid: item.valid, outcome: result, keys: keys, streamed: streamed))
         }
-        return done
+        return (finished, unavailable)
     }
 
     /// Drops every job (the shutdown grace ran out): kills the renders; returns the

@@ -23,6 +23,32 @@ struct Scheduler {
         var maxAudioBytes: Int
         /// How soon a busy worker reads again after a read that found nothing.
         var busyPollMilliseconds: Int = 50
+
+        init(
+            batchSize: Int, blockMilliseconds: Int, claimIntervalMilliseconds: Int, claimIdleMilliseconds: Int,
+            hygieneIntervalMilliseconds: Int, maxHeld: Int, renderLookahead: Int, maxAudioBytes: Int
+        ) {
+            self.batchSize = batchSize
+            self.blockMilliseconds = blockMilliseconds
+            self.claimIntervalMilliseconds = claimIntervalMilliseconds
+            self.claimIdleMilliseconds = claimIdleMilliseconds
+            self.hygieneIntervalMilliseconds = hygieneIntervalMilliseconds
+            self.maxHeld = maxHeld
+            self.renderLookahead = renderLookahead
+            self.maxAudioBytes = maxAudioBytes
+        }
+
+        /// A worker's: take-overs looked for often enough that a dead replica's jobs wait
+        /// little past the claim time, rarely enough to cost nothing; at most four batches
+        /// in hand; two jobs waiting per synthesizer.
+        init(_ configuration: WorkerConfiguration, maxAudioBytes: Int) {
+            let claimIdle = configuration.claimIdleMilliseconds
+            self.init(
+                batchSize: configuration.batchSize, blockMilliseconds: configuration.blockMilliseconds,
+                claimIntervalMilliseconds: min(max(claimIdle / 4, 250), 5000), claimIdleMilliseconds: claimIdle,
+                hygieneIntervalMilliseconds: min(configuration.consumerIdleSeconds * 500, 60_000), maxHeld: configuration.batchSize * 4,
+                renderLookahead: max(2 * configuration.synthesizers, 8), maxAudioBytes: maxAudioBytes)
+        }
     }
 
     /// The loop's state, as far as deciding goes.

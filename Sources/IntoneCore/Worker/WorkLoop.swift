@@ -24,26 +24,19 @@ final class WorkLoop {
     let commitSettings: WriteBackCommit.Settings
     let metrics = WorkerMetrics()
     let reporter: WorkerReporter
-    var connection: RedisConnection?
+    let link: RedisLink
+    var connection: RedisConnection? { link.connection }
     var scheduler: Scheduler
     var intake = Intake()
     var writeBack: WriteBackQueue
     var faults = FaultBoard()
     var clock = ServerClock()
-    var outage: (since: Int64, backoff: Backoff, nextAttempt: Int64)?
     var inFlight: LoopPipeline?
     /// Steps that failed (a read, the buckets…) wait before they are made again.
     var steps = StepBackoffs()
     /// Entries left unfinished at the end, to be released to other replicas.
     var abandoned: [String] = []
-    var connectedOnce = false
     private var restartsSeen = 0
-    let startedAt = WallClock.milliseconds()
-    static let host: String = {
-        var buffer = [CChar](repeating: 0, count: 256)
-        gethostname(&buffer, buffer.count - 1)
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }()
 
     init(worker: Worker, pool: SynthesizerPool) {
         self.worker = worker
@@ -69,15 +62,9 @@ final class WorkLoop {
             deadMaxLength: configuration.deadMaxLength, markerTTLSeconds: configuration.dedupTTLSeconds,
             audioTTLSeconds: configuration.audioTTLSeconds)
         reporter = WorkerReporter(worker: worker, metrics: metrics)
-        let claimIdle = configuration.claimIdleMilliseconds
-        scheduler = Scheduler(
-            settings: .init(
-                batchSize: configuration.batchSize, blockMilliseconds: configuration.blockMilliseconds,
-                claimIntervalMilliseconds: min(max(claimIdle / 4, 250), 5000), claimIdleMilliseconds: claimIdle,
-                hygieneIntervalMilliseconds: min(configuration.consumerIdleSeconds * 500, 60_000),
-                maxHeld: configuration.batchSize * 4, renderLookahead: max(2 * configuration.synthesizers, 8),
-                maxAudioBytes: Self.audioBytesInFlight),
-            now: Monotonic.milliseconds())
+        link = RedisLink(
+            url: configuration.redisURL, commandTimeoutMilliseconds: configuration.blockMilliseconds + 10_000, logger: worker.logger)
+        scheduler = Scheduler(settings: Scheduler.Settings(configuration, maxAudioBytes: Self.audioBytesInFlight), now: Monotonic.milliseconds())
     }
 
     /// At most this much audio (rendered, not yet written) is held before rendering pauses.
@@ -116,7 +103,7 @@ final class WorkLoop {
     private func snapshot() -> Scheduler.Snapshot {
         let now = Monotonic.milliseconds()
         var state = Scheduler.Snapshot(now: now)
-        state.connected = connection != nil && outage == nil
+        state.connected = link.isUp
         state.inFlight = inFlight != nil
         state.stopping = worker.isStopping
         state.graceEnded = worker.shutdownDeadline.map { now >= $0 } ?? false
@@ -138,7 +125,7 @@ final class WorkLoop {
         state.audioBytes = writeBack.audioBytes
         var wake = [pool.nextDeadline, inFlight?.deadline].compactMap { $0 }
         if writeBack.retryAt > now { wake.append(writeBack.retryAt) }
-        if let outage { wake.append(outage.nextAttempt) }
+        if let attempt = link.nextAttempt { wake.append(attempt) }
         if let retry = steps.nextRetry { wake.append(retry) }
         state.wakeAt = wake.min()
         return state
@@ -202,48 +189,17 @@ final class WorkLoop {
         }
     }
 
-    /// What this worker is doing, for the console's Workers page.
-    func heartbeat() -> WorkerHeartbeat {
-        let current = render.longestRendering
-        return WorkerHeartbeat(
-            consumer: configuration.consumer, host: Self.host, pid: Int(getpid()), version: IntoneVersion.current,
-            startedAtMilliseconds: startedAt, updatedAtMilliseconds: clock.now, jobsDone: worker.statistics.totalResults,
-            jobsInHand: heldEntries.count, currentJobID: current?.jobID.bytes ?? [], currentJobStartedAtMilliseconds: current?.since ?? 0)
-    }
-
     // MARK: Renders
 
     /// Renders that ended become results; a render no synthesizer could take goes back in
     /// the queue (not the job's fault), or is left for another replica when stopping.
     private func finishRenders() {
-        for (entry, outcome) in render.takeFinished() {
-            let item = entry.speakable
-            var streamed =
-                item.request.streamed
-                ? StreamedAudio(chunks: entry.chunksWritten, bytes: entry.bytesWritten, firstChunkMilliseconds: entry.firstChunkMilliseconds)
-                : nil
-            if case .success(let audio) = outcome, !entry.expired { streamed?.bytes += audio.bytes.count }
-            let result: JobOutcome
-            switch outcome {
-            case .success(let audio):
-                result = entry.expired ? .expired : .ok(audio: audio, voice: item.request.voice)
-            case .failure(let error) where error.code == .unavailable:
-                if worker.isStopping {
-                    abandoned.append(item.job.entryID)
-                } else {
-                    render.enqueue([item])
-                }
-                continue
-            case .failure(let error):
-                let code: JobErrorCode =
-                    switch error.code {
-                    case .timeout: .synthesisTimeout
-                    case .unknownVoice: .unknownVoice
-                    default: .synthesisCrashed
-                    }
-                result = .failed(JobFailure(code, error.message))
-            }
-            writeBack.add(FinishedJob(job: item.job, valid: item.valid, outcome: result, keys: configuration.keys, streamed: streamed))
+        let done = render.takeFinished(keys: configuration.keys)
+        for job in done.finished { writeBack.add(job) }
+        if worker.isStopping {
+            abandoned += done.unavailable.map(\.job.entryID)
+        } else {
+            render.enqueue(done.unavailable)
         }
     }
 
@@ -281,55 +237,25 @@ final class WorkLoop {
     func connectionLost(_ error: RedisError) {
         if let pipeline = inFlight { pipeline.lost() }
         inFlight = nil
-        let now = Monotonic.milliseconds()
-        if outage == nil {
-            logger.error("redis connection lost; reconnecting", metadata: ["redis": "\(configuration.redisURL)", "error": "\(error.message)"])
-            var backoff = Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000)
-            outage = (now, backoff, now + Int64(backoff.next()))
-            worker.setRedisReady(false)
-        }
+        link.lost(error, now: Monotonic.milliseconds())
+        worker.setRedisReady(false)
     }
 
-    /// Connects (or reconnects) and prepares the queue: the group, after a restart that
-    /// lost it. Waits with capped backoff while Redis cannot be reached or is loading.
+    /// Connects, or waits for the next attempt while Redis is away. After an outage, a read
+    /// whose reply was lost may have delivered entries to this consumer: they are looked for.
     private func reconnect() throws(RedisError) {
         let now = Monotonic.milliseconds()
-        if let outage, now < outage.nextAttempt {
-            wait(until: outage.nextAttempt)
+        if let attempt = link.nextAttempt, now < attempt {
+            wait(until: attempt)
             return
         }
-        do {
-            if let connection {
-                try connection.reconnect()
-            } else {
-                connection = try RedisConnection(
-                    url: configuration.redisURL, commandTimeoutMilliseconds: configuration.blockMilliseconds + 10_000)
-            }
-            try stream.createGroup(on: connection!)
-        } catch {
-            if error.code == .authentication, !connectedOnce { throw error }
-            if outage == nil {
-                // At start, or a restarted Redis still loading: one line, then quiet retries.
-                logger.error(
-                    "redis is not reachable; waiting for it", metadata: ["redis": "\(configuration.redisURL)", "error": "\(error.message)"])
-                outage = (now, Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000), now)
-            }
-            if error.code != .connection { raise("redis", error.message) }
-            let wait = outage!.backoff.next()
-            outage!.nextAttempt = now + Int64(wait)
+        guard let (restored, _) = try link.connect(now: now, prepare: { connection throws(RedisError) in try stream.createGroup(on: connection) })
+        else {
             worker.setRedisReady(false)
             return
         }
-        if let outage, connectedOnce {
-            logger.info("redis connection restored", metadata: ["down_ms": "\(now - outage.since)"])
-            // A read whose reply was lost may have delivered entries to this consumer.
-            intake.lostReadsWanted = true
-        } else if outage != nil {
-            logger.info("redis reachable", metadata: ["redis": "\(configuration.redisURL)"])
-        }
+        if case .afterOutage = restored { intake.lostReadsWanted = true }
         clear("redis")
-        outage = nil
-        connectedOnce = true
         worker.setRedisReady(true)
     }
 
@@ -345,7 +271,7 @@ final class WorkLoop {
     /// Releases what could not be finished, so another replica takes it at once, and takes
     /// this worker off the console's list.
     private func finish() {
-        if let connection, outage == nil {
+        if let connection, link.isUp {
             var commands = RedisCommands()
             WorkerHeartbeat.appendRemove(consumer: configuration.consumer, keys: configuration.keys, to: &commands)
             _ = try? connection.send(commands)
@@ -361,35 +287,5 @@ final class WorkLoop {
                 "could not release unfinished jobs; they are taken over after the claim time",
                 metadata: ["jobs": "\(left.count)", "error": "\(error.message)"])
         }
-    }
-}
-
-/// Steps of the loop that wait after a failure: capped backoff per step.
-struct StepBackoffs {
-    private var retryAt: [String: Int64] = [:]
-    private var backoffs: [String: Backoff] = [:]
-
-    func ready(_ step: String, now: Int64) -> Bool { (retryAt[step] ?? 0) <= now }
-
-    var nextRetry: Int64? { retryAt.values.min() }
-
-    mutating func failed(_ step: String, now: Int64) {
-        var backoff = backoffs[step] ?? Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000)
-        retryAt[step] = now + Int64(backoff.next())
-        backoffs[step] = backoff
-    }
-
-    mutating func succeeded(_ step: String) {
-        retryAt[step] = nil
-        backoffs[step] = nil
-    }
-}
-
-/// Sleeping without a descriptor to poll.
-enum ThreadSleep {
-    static func sleep(milliseconds: Int) {
-        var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 }

@@ -1,6 +1,10 @@
 import Logging
 import Metrics
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What the loop tells operators: metrics and statistics for every write-back, and log
 /// lines kept few. A refused or failed job is a debug line (with `job.id` and
 /// `trace.parent`); once a minute a warning sums them up by error code, so a producer
@@ -143,6 +147,22 @@ final class WorkerReporter {
         } else {
             metrics.oldestPendingAge.record(0)
         }
+    }
+
+    let startedAt = WallClock.milliseconds()
+    static let host: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count - 1)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }()
+
+    /// What the worker is doing, for the console's Workers page.
+    func heartbeat(_ loop: WorkLoop) -> WorkerHeartbeat {
+        let current = loop.render.longestRendering
+        return WorkerHeartbeat(
+            consumer: loop.configuration.consumer, host: Self.host, pid: Int(getpid()), version: IntoneVersion.current,
+            startedAtMilliseconds: startedAt, updatedAtMilliseconds: loop.clock.now, jobsDone: worker.statistics.totalResults,
+            jobsInHand: loop.heldEntries.count, currentJobID: current?.jobID.bytes ?? [], currentJobStartedAtMilliseconds: current?.since ?? 0)
     }
 
     func synthesizersRestarted(_ count: Int) {

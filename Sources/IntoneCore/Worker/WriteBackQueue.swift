@@ -290,27 +290,3 @@ struct WriteBackQueue {
         return 0
     }
 }
-
-/// Capped exponential backoff with jitter.
-struct Backoff: Sendable {
-    let initialMilliseconds: Int
-    let maximumMilliseconds: Int
-    private var delay: Int
-
-    init(initialMilliseconds: Int, maximumMilliseconds: Int) {
-        self.initialMilliseconds = initialMilliseconds
-        self.maximumMilliseconds = maximumMilliseconds
-        delay = initialMilliseconds
-    }
-
-    /// The next wait: half the current delay plus up to as much again at random.
-    mutating func next() -> Int {
-        let wait = delay / 2 + Int.random(in: 0...max(0, delay / 2))
-        delay = min(delay * 2, maximumMilliseconds)
-        return wait
-    }
-
-    mutating func reset() {
-        delay = initialMilliseconds
-    }
-}
