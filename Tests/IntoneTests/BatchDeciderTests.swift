@@ -7,7 +7,7 @@ import Testing
     let keys = try! QueueKeys(queue: "tts")
     var decider: BatchDecider {
         BatchDecider(
-            keys: keys, validation: JobValidation(maxTextBytes: 100, keys: keys, catalog: nil), maxAttempts: 3, defaultTTS: .on,
+            shards: [keys], validation: JobValidation(maxTextBytes: 100, keys: keys, catalog: nil), maxAttempts: 3, defaultTTS: .on,
             agentLimit: RateLimit(perSecond: 20, burst: 40), defaultFormat: .wav)
     }
 
@@ -26,17 +26,17 @@ import Testing
                 job("quiet", [("agent_id", "off")], entry: 3),
                 job("kw", [("agent_id", "kw"), ("prompt", "what's up")], entry: 4),
                 job("speak", [("format", "ulaw_8000"), ("stream", "1")], entry: 5),
-            ], vanished: ["1700000000000-9"])
+            ], vanished: [EntryRef(keys: keys, id: "1700000000000-9")])
         let settings: [ByteString: AgentSettings] = [
             "off": AgentSettings(tts: .off), "kw": AgentSettings(tts: .keywords, keywords: ["read aloud"]),
         ]
         let decision = decider.decide(batch, settings: { settings[$0] }, now: 2000)
-        let outcomes = Dictionary(uniqueKeysWithValues: decision.answered.map { ($0.jobID, $0.outcome) })
+        let outcomes: [ByteString: JobOutcome] = Dictionary(uniqueKeysWithValues: decision.answered.map { ($0.jobID, $0.outcome) })
         #expect(outcomes["bad"]?.failure?.code == .badParameter)
         #expect(outcomes["old"] == .expired)
         #expect(outcomes["quiet"] == .textOnly(.agentDisabled))
         #expect(outcomes["kw"] == .textOnly(.noKeyword))
-        #expect(decision.acknowledgeOnly == ["1700000000000-9"], "an entry whose data is gone is only acknowledged")
+        #expect(decision.acknowledgeOnly.map(\.id) == ["1700000000000-9"], "an entry whose data is gone is only acknowledged")
         #expect(decision.speakable.map(\.valid.jobID) == ["speak"])
         let speak = decision.speakable[0]
         #expect(speak.request.format.name == "ulaw_8000" && speak.request.streamed)
@@ -49,7 +49,7 @@ import Testing
         ])
         let decision = decider.decide(batch, settings: { _ in nil }, now: 0)
         #expect(decision.speakable.map(\.job.entryID) == ["1700000000000-1", "1700000000000-2"], "composed and decomposed are two ids")
-        #expect(decision.acknowledgeOnly == ["1700000000000-3"])
+        #expect(decision.acknowledgeOnly.map(\.id) == ["1700000000000-3"])
     }
 
     @Test func tooManyDeliveriesFailWithoutRendering() {
@@ -77,8 +77,8 @@ import Testing
             decision.speakable,
             verdicts: [.admitted, .refused(retryAfterMilliseconds: 250, scope: .user), .duplicate, .unusableBucket(scope: .agent)])
         #expect(admitted.admitted.map(\.valid.jobID) == ["ok"])
-        #expect(admitted.acknowledgeOnly == ["1700000000000-3"])
-        let outcomes = Dictionary(uniqueKeysWithValues: admitted.answered.map { ($0.jobID, $0.outcome) })
+        #expect(admitted.acknowledgeOnly.map(\.id) == ["1700000000000-3"])
+        let outcomes: [ByteString: JobOutcome] = Dictionary(uniqueKeysWithValues: admitted.answered.map { ($0.jobID, $0.outcome) })
         #expect(outcomes["late"] == .rateLimited(retryAfterMilliseconds: 250, scope: .user))
         #expect(outcomes["broken"]?.failure?.code == .badRateLimitKey)
         #expect(outcomes["broken"]?.failure?.message.contains("intone:{tts}:rl:agent:a") == true)

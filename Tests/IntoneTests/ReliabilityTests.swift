@@ -211,9 +211,11 @@ import Testing
         let doomed = try WorkerProcess(url: server.url, queue: keys, consumer: "doomed", arguments: flags)
         let audio = keys.audio(jobID: "long")
         let deadline = Date().addingTimeInterval(30)
-        while (try connection.command("XLEN", .string(audio)).integer ?? 0) < 20 && Date() < deadline {
-            try await Task.sleep(for: .milliseconds(2))
+        while (try connection.command("XLEN", .string(audio)).integer ?? 0) < 2 && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(1))
         }
+        // Frozen at once, so that it writes nothing more, then killed.
+        doomed.signal(SIGSTOP)
         doomed.signal(SIGKILL)
         #expect(try await doomed.waitForExit(seconds: 5) != nil)
         let written = Int(try connection.command("XLEN", .string(audio)).integer ?? 0)
@@ -227,7 +229,7 @@ import Testing
         #expect(results.count == 1 && result["status"] == "ok" && result["worker"] == "survivor" && result["streamed"] == "1")
         let entries = try connection.command("XRANGE", .string(audio), "-", "+").array ?? []
         let ids = entries.compactMap { $0.array?.first?.string }
-        #expect(written >= 20 && written < ids.count, "the survivor added to what was there (\(written) of \(ids.count))")
+        #expect(written >= 2 && written < ids.count, "the survivor added to what was there (\(written) of \(ids.count))")
         #expect(ids == (1...ids.count).map { "0-\($0)" }, "ids 0-1 … 0-n, each once")
         #expect(String(ids.count) == result["chunks"])
         let lastEntries = entries.filter { entry in

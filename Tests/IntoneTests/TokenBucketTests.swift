@@ -10,8 +10,14 @@ import Testing
         let gate: TokenBucketGate
         let script = RedisScript(name: "token bucket", source: TokenBucketScript.source)
 
+        /// Tickets name their job id in `marker`; the gate's queue makes it its done marker.
         func check(_ tickets: [TokenBucketGate.Ticket], on connection: RedisConnection) throws -> [TokenBucketGate.Verdict] {
-            try gate.check(tickets, script: script, on: connection)
+            let marked = tickets.map { ticket in
+                var ticket = ticket
+                ticket.marker = gate.keys.done(jobID: ticket.marker)
+                return ticket
+            }
+            return try gate.check(marked, script: script, on: connection)
         }
     }
 
@@ -22,7 +28,7 @@ import Testing
     func ticket(_ job: String, agent: String = "a1", user: String = "u1", limit: RateLimit = RateLimit(perSecond: 1000, burst: 1000))
         -> TokenBucketGate.Ticket
     {
-        .init(jobID: ByteString(job), agentID: ByteString(agent), userID: ByteString(user), agentLimit: limit)
+        .init(marker: ByteString(job), agentID: ByteString(agent), userID: ByteString(user), agentLimit: limit)
     }
 
     func tokens(_ key: String, on connection: RedisConnection) throws -> Double {

@@ -7,7 +7,7 @@ import Testing
 /// of two workers and the state of every key can be set by hand.
 @Suite(.redisServer) struct WriteBackTests {
     func settings(_ keys: QueueKeys, worker: String = "one", audioTTL: Int = 600) -> WriteBackCommit.Settings {
-        .init(keys: keys, worker: worker, resultsMaxLength: 1000, deadMaxLength: 1000, markerTTLSeconds: 600, audioTTLSeconds: audioTTL)
+        .init(worker: worker, resultsMaxLength: 1000, deadMaxLength: 1000, markerTTLSeconds: 600, audioTTLSeconds: audioTTL)
     }
 
     /// Reads `count` new entries as `consumer`.
@@ -21,9 +21,7 @@ import Testing
 
     func check(_ items: [WriteBackCommit.Item], _ keys: QueueKeys, on connection: RedisConnection) throws -> WriteBackCheck.Output {
         var pipeline = RedisPipeline()
-        let slot = pipeline.add(
-            WriteBackCheck(
-                keys: keys, jobIDs: items.map(\.finished.jobID), resultStreams: items.map(\.finished.resultStream), needsDeadLetters: true))
+        let slot = pipeline.add(WriteBackCheck(jobs: items.map { ($0.finished.keys, $0.finished.jobID, $0.finished.resultStream) }))
         return try connection.send(pipeline).output(slot)
     }
 
@@ -38,7 +36,7 @@ import Testing
         for _ in 0..<3 {
             let checked = try check(items, keys, on: connection)
             let prepared = items.map { item in
-                WriteBackCommit.Item(WriteBackQueue.prepared(item.finished, check: checked, keys: keys), acknowledges: item.acknowledges)
+                WriteBackCommit.Item(WriteBackQueue.prepared(item.finished, check: checked), acknowledges: item.acknowledges)
             }
             let segment = WriteBackCommit(settings: settings(keys), items: prepared, acknowledgeOnly: [], check: checked)
             if case .applied = try commit(segment, on: connection) { return segment }
@@ -98,7 +96,7 @@ import Testing
         let connection = try TestRedis.connect()
         try JobProducer(keys: keys).add([("job_id", "x"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi.")], on: connection)
         let job = try #require(try read(keys, "one", on: connection).first)
-        var queue = WriteBackQueue(keys: keys, maxJobs: 10, maxAudioBytes: 1 << 20)
+        var queue = WriteBackQueue(maxJobs: 10, maxAudioBytes: 1 << 20)
         queue.add(FinishedJob(job: job, valid: nil, outcome: .expired, keys: keys))
         let taken = queue.takeCheck(now: 0)
         let segment = try #require(taken)
@@ -221,7 +219,7 @@ import Testing
         #expect(applied.acknowledged, "XACK ran anyway: MULTI/EXEC does not roll back")
 
         // The queue puts it back, not acknowledging it a second time.
-        var queue = WriteBackQueue(keys: keys, maxJobs: 10, maxAudioBytes: 1 << 20)
+        var queue = WriteBackQueue(maxJobs: 10, maxAudioBytes: 1 << 20)
         queue.add(items[0].finished)
         _ = queue.takeCheck(now: 0)
         _ = queue.receiveCheck(.success(checked), epoch: 1, now: 0)
@@ -265,7 +263,7 @@ import Testing
         }
         let jobs = try read(keys, "one", count: 4, on: connection)
         let decider = BatchDecider(
-            keys: keys, validation: JobValidation(maxTextBytes: 100, keys: keys, catalog: nil), maxAttempts: 5, defaultTTS: .off,
+            shards: [keys], validation: JobValidation(maxTextBytes: 100, keys: keys, catalog: nil), maxAttempts: 5, defaultTTS: .off,
             agentLimit: RateLimit(perSecond: 1, burst: 1))
         let decision = decider.decide(JobStream.Batch(jobs: jobs), settings: { _ in nil }, now: 0)
         #expect(decision.acknowledgeOnly.isEmpty && decision.answered.count == 4, "four different ids")

@@ -18,6 +18,7 @@ struct WorkerMetrics: Sendable {
     let batchSize = Recorder(label: "intone_batch_size")
     let redisRoundTrips = Counter(label: "intone_redis_round_trips_total")
     let takeovers = Counter(label: "intone_takeovers_total")
+    let waitTimeouts = Counter(label: "intone_wait_replicas_timeouts_total")
     let deadLetters = Counter(label: "intone_dead_letters_total")
     let synthesizerRestarts = Counter(label: "intone_synthesizer_restarts_total")
     let audioSeconds = FloatingPointCounter(label: "intone_audio_seconds_total")
@@ -57,6 +58,7 @@ struct WorkerMetrics: Sendable {
         "intone_batch_size": "Entries per batch read.",
         "intone_redis_round_trips_total": "Pipelines sent to Redis.",
         "intone_takeovers_total": "Jobs taken over from consumers idle past the claim time.",
+        "intone_wait_replicas_timeouts_total": "Write-backs that fewer replicas than --wait-replicas confirmed in time.",
         "intone_dead_letters_total": "Dead letters written.",
         "intone_synthesizer_restarts_total": "Synthesizer processes started to replace one that died or was killed.",
         "intone_audio_seconds_total": "Seconds of audio rendered and written.",

@@ -18,11 +18,14 @@ public struct Job: Sendable, Equatable {
     public var entryID: String
     public var fields: [Field]
     public var attempts: Int
+    /// Which of the worker's streams it came from (its index in `QueueShards.served`).
+    public var shard: Int
 
-    public init(entryID: String, fields: [Field], attempts: Int = 1) {
+    public init(entryID: String, fields: [Field], attempts: Int = 1, shard: Int = 0) {
         self.entryID = entryID
         self.fields = fields
         self.attempts = attempts
+        self.shard = shard
     }
 
     /// The raw value of a field; the last one wins if a producer repeated it.
@@ -75,4 +78,17 @@ public struct JobFailure: Error, Sendable, Equatable {
         self.code = code
         self.message = message
     }
+}
+
+/// An entry of a jobs stream: which stream (by its shard's keys) and its id.
+public struct EntryRef: Hashable, Sendable, Comparable {
+    public var keys: QueueKeys
+    public var id: String
+
+    public init(keys: QueueKeys, id: String) {
+        self.keys = keys
+        self.id = id
+    }
+
+    public static func < (lhs: EntryRef, rhs: EntryRef) -> Bool { (lhs.keys.prefix, lhs.id) < (rhs.keys.prefix, rhs.id) }
 }

@@ -70,6 +70,8 @@ public struct FinishedJob: Sendable {
     public var resultStream: ByteString
     /// Set for a streamed reply: its chunks are in the audio stream already.
     public var streamed: StreamedAudio?
+    /// The keys of the job's shard: its result, dead letter, audio, marker and entry.
+    public var keys: QueueKeys
 
     /// The `job_id` a job is answered under: the producer's, or else the entry id, as
     /// bytes. A refused job whose `job_id` is over the limit is answered under its entry
@@ -85,6 +87,7 @@ public struct FinishedJob: Sendable {
         self.valid = valid
         self.outcome = outcome
         self.streamed = streamed
+        self.keys = keys
         jobID = Self.jobID(of: job, valid: valid)
         resultStream = valid?.replyTo ?? ByteString(keys.results)
     }

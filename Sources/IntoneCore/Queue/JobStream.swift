@@ -3,19 +3,22 @@
 public struct JobStream: Sendable {
     public let keys: QueueKeys
     public let consumer: String
+    /// Its index among the worker's streams (`QueueShards.served`): the `shard` of its jobs.
+    public let shard: Int
 
-    public init(keys: QueueKeys, consumer: String) {
+    public init(keys: QueueKeys, consumer: String, shard: Int = 0) {
         self.keys = keys
         self.consumer = consumer
+        self.shard = shard
     }
 
-    /// What one read returned: jobs with fields, and pending ids whose entry is gone.
+    /// What one read returned: jobs with fields, and pending entries whose data is gone.
     public struct Batch: Sendable {
         public var jobs: [Job] = []
-        public var vanished: [String] = []
+        public var vanished: [EntryRef] = []
         public var isEmpty: Bool { jobs.isEmpty && vanished.isEmpty }
 
-        public init(jobs: [Job] = [], vanished: [String] = []) {
+        public init(jobs: [Job] = [], vanished: [EntryRef] = []) {
             self.jobs = jobs
             self.vanished = vanished
         }
@@ -42,14 +45,14 @@ public struct JobStream: Sendable {
 
     /// New jobs (`>`), waiting up to `blockMilliseconds` for the first when given.
     public func readNew(count: Int, blockMilliseconds: Int?) -> JobRead {
-        JobRead(stream: self, id: ">", count: count, blockMilliseconds: blockMilliseconds)
+        JobRead(streams: [(self, ">")], count: count, blockMilliseconds: blockMilliseconds)
     }
 
     /// This consumer's own pending jobs (delivered before, never acknowledged) after the
     /// entry id `after`: a previous life's unfinished work. Redis 7.0 counts this read as
     /// a delivery, as it should: the previous life died holding them.
     public func readOwnPending(count: Int, after: String = "0") -> JobRead {
-        JobRead(stream: self, id: after, count: count, blockMilliseconds: nil)
+        JobRead(streams: [(self, after)], count: count, blockMilliseconds: nil)
     }
 
     /// The deliveries so far of entries this consumer holds (`XPENDING` over their range).
@@ -81,18 +84,21 @@ public struct JobStream: Sendable {
     /// A day: longer than any claim time a deployment would use.
     static let releasedIdleMilliseconds = 86_400_000
 
-    /// `[[stream, [[id, [field, value, …]] | [id, nil], …]]]`, or nil when nothing came.
-    static func parse(_ reply: RedisReply) throws(RedisError) -> Batch {
+    /// `[[stream, [[id, [field, value, …]] | [id, nil], …]]]`, or nil when nothing came;
+    /// each stream's jobs get the shard of the `streams` entry of that name.
+    static func parse(_ reply: RedisReply, streams: [JobStream]) throws(RedisError) -> Batch {
         var batch = Batch()
-        guard case .array(let streams) = reply else {
+        guard case .array(let replies) = reply else {
             if reply.isNull { return batch }
             throw RedisError.unexpected("XREADGROUP", reply)
         }
-        for stream in streams {
-            guard let pair = stream.array, pair.count == 2, let entries = pair[1].array else {
+        for part in replies {
+            guard let pair = part.array, pair.count == 2, let name = pair[0].string, let entries = pair[1].array,
+                let stream = streams.first(where: { $0.keys.jobs == name })
+            else {
                 throw RedisError.unexpected("XREADGROUP", reply)
             }
-            let parsed = try parseEntries(.array(entries), command: "XREADGROUP")
+            let parsed = try stream.parseEntries(.array(entries), command: "XREADGROUP")
             batch.jobs += parsed.jobs
             batch.vanished += parsed.vanished
         }
@@ -100,7 +106,7 @@ public struct JobStream: Sendable {
     }
 
     /// `[[id, [field, value, …]] | [id, nil], …]`
-    static func parseEntries(_ reply: RedisReply, command: String) throws(RedisError) -> Batch {
+    func parseEntries(_ reply: RedisReply, command: String) throws(RedisError) -> Batch {
         var batch = Batch()
         guard let entries = reply.array else { throw RedisError.unexpected(command, reply) }
         for entry in entries {
@@ -108,7 +114,7 @@ public struct JobStream: Sendable {
                 throw RedisError.unexpected(command, entry)
             }
             guard let flat = parts[1].array else {
-                batch.vanished.append(id)
+                batch.vanished.append(EntryRef(keys: keys, id: id))
                 continue
             }
             var fields: [Job.Field] = []
@@ -118,32 +124,40 @@ public struct JobStream: Sendable {
                 fields.append(Job.Field(name: flat[index].bytes ?? [], value: flat[index + 1].bytes ?? []))
                 index += 2
             }
-            batch.jobs.append(Job(entryID: id, fields: fields))
+            batch.jobs.append(Job(entryID: id, fields: fields, shard: shard))
         }
         return batch
     }
 }
 
-/// `XREADGROUP GROUP workers <consumer> COUNT n [BLOCK ms] STREAMS <jobs> <id>`.
+/// `XREADGROUP GROUP workers <consumer> COUNT n [BLOCK ms] STREAMS <jobs>… <id>…`: one
+/// read over every stream a lane serves (all in one slot, or a Redis without slots).
 public struct JobRead: RedisSegment {
-    public let stream: JobStream
-    public let id: String
+    public let streams: [(stream: JobStream, id: String)]
     public let count: Int
     public let blockMilliseconds: Int?
 
+    public init(streams: [(stream: JobStream, id: String)], count: Int, blockMilliseconds: Int?) {
+        self.streams = streams
+        self.count = count
+        self.blockMilliseconds = blockMilliseconds
+    }
+
     public func encode(into commands: inout RedisCommands) {
         var words: [RedisArgument] = [
-            "XREADGROUP", "GROUP", .string(QueueKeys.group), .string(stream.consumer), "COUNT", .integer(count),
+            "XREADGROUP", "GROUP", .string(QueueKeys.group), .string(streams.first?.stream.consumer ?? ""), "COUNT", .integer(count),
         ]
         if let blockMilliseconds { words += ["BLOCK", .integer(blockMilliseconds)] }
-        words += ["STREAMS", .string(stream.keys.jobs), .string(id)]
+        words.append("STREAMS")
+        words += streams.map { .string($0.stream.keys.jobs) }
+        words += streams.map { .string($0.id) }
         commands.append(words)
     }
 
     public func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> JobStream.Batch {
         let reply = replies[replies.startIndex]
         if let error = reply.error(command: "XREADGROUP") { throw error }
-        return try JobStream.parse(reply)
+        return try JobStream.parse(reply, streams: streams.map(\.stream))
     }
 }
 
@@ -194,9 +208,9 @@ public struct IdleClaim: RedisSegment {
         guard let parts = reply.array, parts.count >= 2, let next = parts[0].string else {
             throw RedisError.unexpected("XAUTOCLAIM", reply)
         }
-        var batch = try JobStream.parseEntries(parts[1], command: "XAUTOCLAIM")
+        var batch = try stream.parseEntries(parts[1], command: "XAUTOCLAIM")
         if parts.count >= 3, let deleted = parts[2].array {
-            batch.vanished += deleted.compactMap(\.string)
+            batch.vanished += deleted.compactMap(\.string).map { EntryRef(keys: stream.keys, id: $0) }
         }
         return (batch, next)
     }
@@ -236,12 +250,12 @@ public struct EntryFetch: RedisSegment {
         var batch = JobStream.Batch()
         for ((id, count), reply) in zip(deliveries, replies) {
             if let error = reply.error(command: "XRANGE") { throw error }
-            let found = try JobStream.parseEntries(reply, command: "XRANGE")
+            let found = try stream.parseEntries(reply, command: "XRANGE")
             if var job = found.jobs.first {
                 job.attempts = count
                 batch.jobs.append(job)
             } else {
-                batch.vanished.append(id)
+                batch.vanished.append(EntryRef(keys: stream.keys, id: id))
             }
         }
         return batch

@@ -1,12 +1,23 @@
-/// The Redis keys of one queue, as the contract names them. Every key carries the hash
-/// tag `{Q}`, so in Redis Cluster a queue lives in one slot and one script may touch it all.
+/// The Redis keys of one queue (or one shard of it), as the contract names them.
+///
+/// Every key carries a hash tag, so that in Redis Cluster what one transaction or script
+/// touches lives in one slot: `{Q}` for an unsharded queue, `{Q#i}` for shard `i` of a
+/// queue split into shards (`--shards`). A shard has its own jobs, results, dead
+/// letters, audio, done markers, counters and per-minute history; what is shared by the
+/// whole queue (agent settings, token buckets, heartbeats, the queue's configuration)
+/// stays under `{Q}`.
 ///
 /// Keys that hold an id (`audio:<job_id>`, `agent:<agent_id>`…) are built from the id's
 /// bytes (`ByteString`): ids are never decoded to text on their way into a key.
-public struct QueueKeys: Sendable, Equatable {
+public struct QueueKeys: Sendable, Equatable, Hashable {
     public let queue: String
-    /// `intone:{Q}:`, the prefix of every key of the queue.
+    /// The shard these keys are of: nil for the queue's own keys (`{Q}`, which an
+    /// unsharded queue and the version-1 stream of a sharded one use).
+    public let shard: Int?
+    /// `intone:{Q}:` or `intone:{Q#i}:`, the prefix of every key of the shard.
     public let prefix: String
+    /// `intone:{Q}:`, the prefix of the keys shared by the whole queue.
+    public let queuePrefix: String
     public let jobs: String
     public let results: String
     public let dead: String
@@ -24,34 +35,60 @@ public struct QueueKeys: Sendable, Equatable {
             throw ConfigurationError("queue name '\(DisplayText.escaped(queue))' must be 1 to 100 letters, digits, '_', '.', ':' or '-'")
         }
         self.queue = queue
+        shard = nil
         prefix = "intone:{\(queue)}:"
+        queuePrefix = prefix
         jobs = prefix + "jobs"
         results = prefix + "results"
         dead = prefix + "dead"
         stats = prefix + "stats"
     }
 
+    /// The keys of shard `index` of this queue (hash tag `{Q#i}`).
+    public func shard(_ index: Int) -> QueueKeys { QueueKeys(queue: queue, shard: index) }
+
+    /// The keys of the whole queue (`{Q}`), whatever shard these are of.
+    public var queueKeys: QueueKeys { shard == nil ? self : QueueKeys(queue: queue, shard: nil) }
+
+    private init(queue: String, shard: Int?) {
+        self.queue = queue
+        self.shard = shard
+        queuePrefix = "intone:{\(queue)}:"
+        prefix = shard.map { "intone:{\(queue)#\($0)}:" } ?? queuePrefix
+        jobs = prefix + "jobs"
+        results = prefix + "results"
+        dead = prefix + "dead"
+        stats = prefix + "stats"
+    }
+
+    /// The hash tag's content: `Q` or `Q#i`.
+    public var tag: String { shard.map { "\(queue)#\($0)" } ?? queue }
+
+    /// The queue's configuration (field `shards`), shared by every shard.
+    public var config: String { queuePrefix + "config" }
+
     var prefixBytes: ByteString { ByteString(prefix) }
+    var queuePrefixBytes: ByteString { ByteString(queuePrefix) }
 
     public func audio(jobID: ByteString) -> ByteString { prefixBytes + "audio:" + jobID }
-    public func agent(_ agentID: ByteString) -> ByteString { prefixBytes + "agent:" + agentID }
-    public func agentBucket(_ agentID: ByteString) -> ByteString { prefixBytes + "rl:agent:" + agentID }
-    public func userBucket(_ userID: ByteString) -> ByteString { prefixBytes + "rl:user:" + userID }
+    public func agent(_ agentID: ByteString) -> ByteString { queuePrefixBytes + "agent:" + agentID }
+    public func agentBucket(_ agentID: ByteString) -> ByteString { queuePrefixBytes + "rl:agent:" + agentID }
+    public func userBucket(_ userID: ByteString) -> ByteString { queuePrefixBytes + "rl:user:" + userID }
     /// The idempotency marker: present once `job_id` has its result; holds its status.
     public func done(jobID: ByteString) -> ByteString { prefixBytes + "done:" + jobID }
 
     // The same for ids that are text (the command line, tests).
     public func audio(jobID: String) -> String { prefix + "audio:" + jobID }
-    public func agent(_ agentID: String) -> String { prefix + "agent:" + agentID }
+    public func agent(_ agentID: String) -> String { queuePrefix + "agent:" + agentID }
     public func done(jobID: String) -> String { prefix + "done:" + jobID }
-    public func agentBucket(_ agentID: String) -> String { prefix + "rl:agent:" + agentID }
-    public func userBucket(_ userID: String) -> String { prefix + "rl:user:" + userID }
+    public func agentBucket(_ agentID: String) -> String { queuePrefix + "rl:agent:" + agentID }
+    public func userBucket(_ userID: String) -> String { queuePrefix + "rl:user:" + userID }
     /// Results and audio of one minute, for the console's chart (`QueueHistory`).
     public func minute(_ unixMinute: Int64) -> String { prefix + "minute:" + String(unixMinute) }
-    /// A live worker's heartbeat (`WorkerHeartbeat`).
-    public func worker(_ consumer: String) -> String { prefix + "worker:" + consumer }
+    /// A live worker's heartbeat (`WorkerHeartbeat`), per queue.
+    public func worker(_ consumer: String) -> String { queuePrefix + "worker:" + consumer }
     /// The index of heartbeats: consumer names scored by their last heartbeat.
-    public var workers: String { prefix + "workers" }
+    public var workers: String { queuePrefix + "workers" }
 
     /// Whether a `reply_to` may name this key: a key of this queue that is not one of
     /// the worker's own (jobs, dead letters, audio, agents, buckets, markers, …).

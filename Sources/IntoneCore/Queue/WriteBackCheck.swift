@@ -15,19 +15,22 @@
 /// by every worker and are not watched (every XADD would abort the others); their type is
 /// checked here, and a change in the instant before EXEC is caught from EXEC's replies.
 public struct WriteBackCheck: RedisSegment {
-    public let keys: QueueKeys
-    public let jobIDs: [ByteString]
-    /// `reply_to` streams other than the queue's result stream, each once.
+    /// The done markers to check (one per job), and the streams results will go to.
+    public let markers: [ByteString]
+    /// `reply_to` streams, each once (not the shards' own result streams).
     public let streams: [ByteString]
-    public let needsDeadLetters: Bool
+    /// The shards' own keys the commit writes to: result and dead-letter streams,
+    /// statistics hashes.
+    public let shardKeys: [QueueKeys]
 
-    public init(keys: QueueKeys, jobIDs: [ByteString], resultStreams: [ByteString], needsDeadLetters: Bool) {
-        self.keys = keys
-        self.jobIDs = jobIDs
+    /// `jobs`: each job's shard keys, `job_id` and result stream.
+    public init(jobs: [(keys: QueueKeys, jobID: ByteString, resultStream: ByteString)]) {
+        markers = jobs.map { $0.keys.done(jobID: $0.jobID) }
+        var seenKeys = Set<QueueKeys>()
+        shardKeys = jobs.map(\.keys).filter { seenKeys.insert($0).inserted }
+        let own = Set(shardKeys.map { ByteString($0.results) })
         var seen = Set<ByteString>()
-        let results = ByteString(keys.results)
-        streams = resultStreams.filter { $0 != results && seen.insert($0).inserted }
-        self.needsDeadLetters = needsDeadLetters
+        streams = jobs.map(\.resultStream).filter { !own.contains($0) && seen.insert($0).inserted }
     }
 
     /// What a key the commit writes to holds.
@@ -39,15 +42,22 @@ public struct WriteBackCheck: RedisSegment {
         case other(type: String)
 
         public var acceptsEntries: Bool { self == .absent || self == .stream }
+
+        public var acceptsHash: Bool {
+            switch self {
+            case .absent: true
+            case .other(let type): type == "hash"
+            default: false
+            }
+        }
     }
 
     public struct Output: Sendable {
-        /// Job ids that already have a result.
+        /// Done markers (keys) already set: their jobs have a result.
         public var answered: Set<ByteString>
-        public var resultStreams: [ByteString: KeyState]
-        public var results: KeyState
-        public var dead: KeyState
-        public var stats: KeyState
+        /// Every key checked: shards' result, dead-letter and statistics keys, and the
+        /// `reply_to` streams.
+        public var states: [ByteString: KeyState]
         /// Redis's clock at the check, and this host's monotonic clock when it came back.
         public var serverMilliseconds: Int64
         public var monotonicMilliseconds: Int64
@@ -55,19 +65,13 @@ public struct WriteBackCheck: RedisSegment {
         /// Redis's clock now, as far as this host can tell.
         public var serverNow: Int64 { serverMilliseconds + (Monotonic.milliseconds() - monotonicMilliseconds) }
 
-        /// The state of the stream a result would go to.
-        public func state(of stream: ByteString, keys: QueueKeys) -> KeyState {
-            stream == ByteString(keys.results) ? results : resultStreams[stream] ?? .absent
-        }
-    }
-
-    var markers: [ByteString] {
-        // WATCH and MGET need a key: an empty check watches a marker no job can have.
-        jobIDs.isEmpty ? [keys.done(jobID: "")] : jobIDs.map { keys.done(jobID: $0) }
+        public func state(of key: ByteString) -> KeyState { states[key] ?? .absent }
+        public func state(of key: String) -> KeyState { state(of: ByteString(key)) }
     }
 
     public func encode(into commands: inout RedisCommands) {
-        let markers = markers
+        // WATCH and MGET need a key: an empty check watches a marker no job can have.
+        let markers = markers.isEmpty ? [ByteString("intone:{}:done:")] : markers
         // Watches left from a check that was not followed by its commit must not abort
         // this one.
         commands.append("UNWATCH")
@@ -76,9 +80,11 @@ public struct WriteBackCheck: RedisSegment {
         for stream in streams { commands.appendArgument(stream.argument) }
         commands.begin(1 + markers.count, name: "MGET")
         for marker in markers { commands.appendArgument(marker.argument) }
-        commands.append("TYPE", .string(keys.results))
-        commands.append("TYPE", .string(keys.dead))
-        commands.append("TYPE", .string(keys.stats))
+        for keys in shardKeys {
+            commands.append("TYPE", .string(keys.results))
+            commands.append("TYPE", .string(keys.dead))
+            commands.append("TYPE", .string(keys.stats))
+        }
         for stream in streams {
             commands.append("TYPE", stream.argument)
             commands.append("XINFO", "STREAM", stream.argument)
@@ -98,11 +104,11 @@ public struct WriteBackCheck: RedisSegment {
         if let error = marked.error(command: "MGET") { throw error }
         guard let values = marked.array else { throw RedisError.unexpected("MGET", marked) }
         var answered = Set<ByteString>()
-        for (jobID, marker) in zip(jobIDs, values) where !marker.isNull { answered.insert(jobID) }
-        let results = try Self.state(next(), info: nil)
-        let dead = try Self.state(next(), info: nil)
-        let stats = try Self.state(next(), info: nil)
+        for (marker, value) in zip(markers, values) where !value.isNull { answered.insert(marker) }
         var states: [ByteString: KeyState] = [:]
+        for keys in shardKeys {
+            for key in [keys.results, keys.dead, keys.stats] { states[ByteString(key)] = try Self.state(next(), info: nil) }
+        }
         for stream in streams {
             let type = next()
             states[stream] = try Self.state(type, info: next())
@@ -112,8 +118,8 @@ public struct WriteBackCheck: RedisSegment {
             throw time.error(command: "TIME") ?? RedisError.unexpected("TIME", time)
         }
         return Output(
-            answered: answered, resultStreams: states, results: results, dead: dead, stats: stats,
-            serverMilliseconds: seconds * 1000 + micros / 1000, monotonicMilliseconds: Monotonic.milliseconds())
+            answered: answered, states: states, serverMilliseconds: seconds * 1000 + micros / 1000,
+            monotonicMilliseconds: Monotonic.milliseconds())
     }
 
     /// A key's state from its TYPE reply and, for a stream, its XINFO STREAM reply.

@@ -25,7 +25,6 @@ public struct WriteBackCommit: RedisSegment {
     }
 
     public struct Settings: Sendable {
-        public var keys: QueueKeys
         public var worker: String
         public var resultsMaxLength: Int
         public var deadMaxLength: Int
@@ -35,10 +34,9 @@ public struct WriteBackCommit: RedisSegment {
         public var recordsHistory: Bool
 
         public init(
-            keys: QueueKeys, worker: String, resultsMaxLength: Int, deadMaxLength: Int, markerTTLSeconds: Int, audioTTLSeconds: Int,
+            worker: String, resultsMaxLength: Int, deadMaxLength: Int, markerTTLSeconds: Int, audioTTLSeconds: Int,
             recordsHistory: Bool = true
         ) {
-            self.keys = keys
             self.worker = worker
             self.resultsMaxLength = resultsMaxLength
             self.deadMaxLength = deadMaxLength
@@ -62,7 +60,7 @@ public struct WriteBackCommit: RedisSegment {
     public let settings: Settings
     public let items: [Item]
     /// Entries acknowledged and removed without a result: jobs already answered.
-    public let acknowledgeOnly: [String]
+    public let acknowledgeOnly: [EntryRef]
     /// Items written (index into `items`), and items found answered already.
     public let writes: [Int]
     public let duplicates: [Int]
@@ -71,25 +69,26 @@ public struct WriteBackCommit: RedisSegment {
 
     /// Builds the transaction from the check: jobs that already have a result (or that
     /// came twice in this write-back) are only acknowledged; the others are written.
-    /// `elapsed_ms` and `failed_at` come from Redis's clock as of the check.
-    public init(settings: Settings, items: [Item], acknowledgeOnly: [String], check: WriteBackCheck.Output, counters: [RedisCommands] = []) {
+    /// `elapsed_ms` and `failed_at` come from Redis's clock as of the check. Each job is
+    /// written with its own shard's keys; counters go to each shard's hashes.
+    public init(settings: Settings, items: [Item], acknowledgeOnly: [EntryRef], check: WriteBackCheck.Output, counters: [RedisCommands] = []) {
         self.settings = settings
         self.items = items
-        let keys = settings.keys
         let now = check.serverNow
         var answered = check.answered
         var writes: [Int] = []
         var duplicates: [Int] = []
-        var ackIDs = acknowledgeOnly
+        var acknowledged = acknowledgeOnly
         for (index, item) in items.enumerated() {
+            let marker = item.finished.keys.done(jobID: item.finished.jobID)
             if item.acknowledges {
-                ackIDs.append(item.finished.job.entryID)
-                guard answered.insert(item.finished.jobID).inserted else {
+                acknowledged.append(EntryRef(keys: item.finished.keys, id: item.finished.job.entryID))
+                guard answered.insert(marker).inserted else {
                     duplicates.append(index)
                     continue
                 }
             } else {
-                answered.insert(item.finished.jobID)
+                answered.insert(marker)
             }
             writes.append(index)
         }
@@ -97,14 +96,15 @@ public struct WriteBackCommit: RedisSegment {
         var roles: [Role] = []
         commands.reserve(256 * writes.count + 64)
         commands.append("MULTI")
-        var tally: [JobStatus: Int] = [:]
-        var audioMilliseconds = 0
+        var tally: [QueueKeys: [JobStatus: Int]] = [:]
+        var audioMilliseconds: [QueueKeys: Int] = [:]
         var createdStreams: [ByteString] = []
         var existingStreams: [ByteString] = []
         for index in writes {
             let job = items[index].finished
+            let keys = job.keys
             if case .ok(let audio, _) = job.outcome {
-                audioMilliseconds += audio.durationMilliseconds
+                audioMilliseconds[keys, default: 0] += audio.durationMilliseconds
                 if job.streamed == nil {
                     commands.append("SET", keys.audio(jobID: job.jobID).argument, .bytes(audio.bytes), "EX", .integer(settings.audioTTLSeconds))
                     roles.append(.audio(index))
@@ -129,7 +129,7 @@ public struct WriteBackCommit: RedisSegment {
                 job.resultFields(keys: keys, worker: settings.worker, elapsedMilliseconds: elapsed), into: &commands)
             roles.append(.result(index))
             if job.resultStream != ByteString(keys.results) {
-                if check.resultStreams[job.resultStream] == .absent {
+                if check.state(of: job.resultStream) == .absent {
                     if !createdStreams.contains(job.resultStream) { createdStreams.append(job.resultStream) }
                 } else if !existingStreams.contains(job.resultStream) {
                     existingStreams.append(job.resultStream)
@@ -142,7 +142,7 @@ public struct WriteBackCommit: RedisSegment {
             commands.append(
                 "SET", keys.done(jobID: job.jobID).argument, .string(job.outcome.markerValue), "EX", .integer(settings.markerTTLSeconds))
             roles.append(.marker(index))
-            tally[job.outcome.status, default: 0] += 1
+            tally[keys, default: [:]][job.outcome.status, default: 0] += 1
         }
         // A reply_to stream the worker creates lives as long as the audio it points to;
         // one that existed keeps its owner's TTL (GT only lengthens a TTL it already has,
@@ -155,36 +155,37 @@ public struct WriteBackCommit: RedisSegment {
             commands.append("EXPIRE", stream.argument, .integer(settings.audioTTLSeconds), "GT")
             roles.append(.housekeeping("EXPIRE"))
         }
-        if check.stats.acceptsHash {
-            for (status, count) in tally.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+        for (keys, counts) in tally.sorted(by: { $0.key.prefix < $1.key.prefix }) where check.state(of: keys.stats).acceptsHash {
+            let audio = audioMilliseconds[keys] ?? 0
+            for (status, count) in counts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
                 commands.append("HINCRBY", .string(keys.stats), .string(status.rawValue), .integer(count))
                 roles.append(.housekeeping("HINCRBY"))
             }
-            if audioMilliseconds > 0 {
-                commands.append("HINCRBY", .string(keys.stats), "audio_ms", .integer(audioMilliseconds))
+            if audio > 0 {
+                commands.append("HINCRBY", .string(keys.stats), "audio_ms", .integer(audio))
                 roles.append(.housekeeping("HINCRBY"))
             }
-        }
-        if settings.recordsHistory, !tally.isEmpty {
-            let before = commands.count
-            QueueHistory.appendRecord(
-                statusCounts: Dictionary(uniqueKeysWithValues: tally.map { ($0.key.rawValue, $0.value) }), audioMilliseconds: audioMilliseconds,
-                minute: QueueHistory.minute(ofUnixMilliseconds: now), keys: keys, to: &commands)
-            for name in commands.names[before...] { roles.append(.housekeeping(name)) }
+            if settings.recordsHistory {
+                let before = commands.count
+                QueueHistory.appendRecord(
+                    statusCounts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }), audioMilliseconds: audio,
+                    minute: QueueHistory.minute(ofUnixMilliseconds: now), keys: keys, to: &commands)
+                for name in commands.names[before...] { roles.append(.housekeeping(name)) }
+            }
         }
         for extra in counters {
             commands.append(contentsOf: extra)
             for name in extra.names { roles.append(.housekeeping(name)) }
         }
-        if !ackIDs.isEmpty {
-            commands.begin(3 + ackIDs.count, name: "XACK")
+        for (keys, entries) in Dictionary(grouping: acknowledged, by: \.keys).sorted(by: { $0.key.prefix < $1.key.prefix }) {
+            commands.begin(3 + entries.count, name: "XACK")
             commands.appendArgument(.string(keys.jobs))
             commands.appendArgument(.string(QueueKeys.group))
-            for id in ackIDs { commands.appendArgument(.string(id)) }
+            for entry in entries { commands.appendArgument(.string(entry.id)) }
             roles.append(.acknowledge)
-            commands.begin(2 + ackIDs.count, name: "XDEL")
+            commands.begin(2 + entries.count, name: "XDEL")
             commands.appendArgument(.string(keys.jobs))
-            for id in ackIDs { commands.appendArgument(.string(id)) }
+            for entry in entries { commands.appendArgument(.string(entry.id)) }
             roles.append(.housekeeping("XDEL"))
         }
         commands.append("EXEC")
@@ -272,12 +273,5 @@ public struct WriteBackCommit: RedisSegment {
             commands.appendArgument(field.name)
             commands.appendArgument(field.value)
         }
-    }
-}
-
-extension WriteBackCheck.KeyState {
-    var acceptsHash: Bool {
-        if case .other(let type) = self { return type == "hash" }
-        return true
     }
 }

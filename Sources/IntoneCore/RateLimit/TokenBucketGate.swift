@@ -10,13 +10,14 @@ public struct TokenBucketGate: Sendable {
     }
 
     public struct Ticket: Sendable {
-        public var jobID: ByteString
+        /// The job's done marker (checked by the script when it lives in the buckets' slot).
+        public var marker: ByteString
         public var agentID: ByteString
         public var userID: ByteString
         public var agentLimit: RateLimit
 
-        public init(jobID: ByteString, agentID: ByteString, userID: ByteString, agentLimit: RateLimit) {
-            self.jobID = jobID
+        public init(marker: ByteString, agentID: ByteString, userID: ByteString, agentLimit: RateLimit) {
+            self.marker = marker
             self.agentID = agentID
             self.userID = userID
             self.agentLimit = agentLimit
@@ -73,7 +74,7 @@ public struct TokenBucketCall: RedisSegment {
         for ticket in tickets {
             commands.appendArgument(gate.keys.agentBucket(ticket.agentID).argument)
             commands.appendArgument(gate.keys.userBucket(ticket.userID).argument)
-            if gate.checksMarkers { commands.appendArgument(gate.keys.done(jobID: ticket.jobID).argument) }
+            if gate.checksMarkers { commands.appendArgument(ticket.marker.argument) }
         }
         commands.appendArgument(.string(Self.number(gate.userLimit.perSecond)))
         commands.appendArgument(.integer(gate.userLimit.burst))

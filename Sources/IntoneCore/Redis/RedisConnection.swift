@@ -1,4 +1,5 @@
 import CHiredis
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -22,7 +23,11 @@ public final class RedisConnection {
 
     /// Counts what ends this connection's WATCHes (EXEC, DISCARD, UNWATCH written, and
     /// reconnects): a check made under WATCH is still in force while this is unchanged.
-    public private(set) var watchEpoch = 0
+    /// Each connection starts from its own range, so no two connections share a value.
+    public private(set) var watchEpoch = RedisConnection.nextEpochBase()
+
+    private static let epochBases = Atomic<Int>(0)
+    private static func nextEpochBase() -> Int { epochBases.add(1 << 32, ordering: .relaxed).newValue }
 
     /// Connects, then sends AUTH and SELECT as the URL asks.
     public init(url: RedisURL, connectTimeoutMilliseconds: Int = 5000, commandTimeoutMilliseconds: Int = 10000) throws(RedisError) {

@@ -16,6 +16,9 @@ public struct RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let connection = Code("connection")
         /// A reply had a shape the caller did not expect.
         public static let unexpectedReply = Code("unexpected_reply")
+        /// Not from Redis: a setting disagrees with what the queue stores (its shard
+        /// count). Waiting cannot fix it.
+        public static let configuration = Code("configuration")
 
         // Error replies, by their prefix.
         /// `ERR …` and any prefix not listed here.

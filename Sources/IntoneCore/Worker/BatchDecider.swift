@@ -3,19 +3,25 @@
 /// Pure: no Redis, no clock of its own. The loop gives it the jobs as read, the agents'
 /// settings and Redis's time, and performs what it returns.
 public struct BatchDecider: Sendable {
-    public var keys: QueueKeys
-    public var validation: JobValidation
+    /// The streams the worker serves (`QueueShards.served`): a job's `shard` indexes them.
+    public var shards: [QueueKeys]
+    /// Each shard's checks (a `reply_to` must be a key of the job's own shard).
+    public var validations: [JobValidation]
     public var maxAttempts: Int
     public var defaultTTS: AgentSettings.Speech
     public var agentLimit: RateLimit
     public var defaultFormat: AudioFormat
 
     public init(
-        keys: QueueKeys, validation: JobValidation, maxAttempts: Int, defaultTTS: AgentSettings.Speech, agentLimit: RateLimit,
+        shards: [QueueKeys], validation: JobValidation, maxAttempts: Int, defaultTTS: AgentSettings.Speech, agentLimit: RateLimit,
         defaultFormat: AudioFormat = .wav
     ) {
-        self.keys = keys
-        self.validation = validation
+        self.shards = shards
+        validations = shards.map { keys in
+            var shardValidation = validation
+            shardValidation.keys = keys
+            return shardValidation
+        }
         self.maxAttempts = maxAttempts
         self.defaultTTS = defaultTTS
         self.agentLimit = agentLimit
@@ -35,7 +41,7 @@ public struct BatchDecider: Sendable {
         public var answered: [FinishedJob] = []
         /// Entries acknowledged without a result: a `job_id` that came twice in the batch
         /// (the first is answered), and pending entries whose data is gone.
-        public var acknowledgeOnly: [String] = []
+        public var acknowledgeOnly: [EntryRef] = []
         /// Jobs for the token buckets, in batch order.
         public var speakable: [Speakable] = []
     }
@@ -56,14 +62,16 @@ public struct BatchDecider: Sendable {
     public func decide(_ batch: JobStream.Batch, settings: (ByteString) -> AgentSettings?, now: Int64) -> Decision {
         var decision = Decision()
         decision.acknowledgeOnly = batch.vanished
-        // Every job is answered under its job id; one that came twice in the batch is
-        // answered once (the first), the others only acknowledged. Ids are bytes.
-        var jobIDs = Set<ByteString>()
+        // Every job is answered under its job id (per shard: its done marker is the
+        // shard's); one that came twice in the batch is answered once (the first), the
+        // others only acknowledged. Ids are bytes.
+        var markers = Set<ByteString>()
         for job in batch.jobs {
-            let validated = validation.validate(job)
+            let keys = shards[job.shard]
+            let validated = validations[job.shard].validate(job)
             let valid = try? validated.get()
-            guard jobIDs.insert(FinishedJob.jobID(of: job, valid: valid)).inserted else {
-                decision.acknowledgeOnly.append(job.entryID)
+            guard markers.insert(keys.done(jobID: FinishedJob.jobID(of: job, valid: valid))).inserted else {
+                decision.acknowledgeOnly.append(EntryRef(keys: keys, id: job.entryID))
                 continue
             }
             if job.attempts > maxAttempts {
@@ -82,7 +90,8 @@ public struct BatchDecider: Sendable {
             case .textOnly(let reason):
                 decision.answered.append(finished(job, valid, .textOnly(reason), streamed: valid.stream ?? agent.stream))
             case .speak(let request, let limit):
-                let ticket = TokenBucketGate.Ticket(jobID: valid.jobID, agentID: valid.agentID, userID: valid.userID, agentLimit: limit)
+                let ticket = TokenBucketGate.Ticket(
+                    marker: keys.done(jobID: valid.jobID), agentID: valid.agentID, userID: valid.userID, agentLimit: limit)
                 decision.speakable.append(Speakable(job: job, valid: valid, request: request, ticket: ticket))
             }
         }
@@ -92,11 +101,11 @@ public struct BatchDecider: Sendable {
     /// After the buckets: refused jobs are answered `rate_limited`, jobs already answered
     /// are only acknowledged, the rest are rendered.
     public func admit(_ speakable: [Speakable], verdicts: [TokenBucketGate.Verdict]) -> (
-        admitted: [Speakable], answered: [FinishedJob], acknowledgeOnly: [String]
+        admitted: [Speakable], answered: [FinishedJob], acknowledgeOnly: [EntryRef]
     ) {
         var admitted: [Speakable] = []
         var answered: [FinishedJob] = []
-        var acknowledgeOnly: [String] = []
+        var acknowledgeOnly: [EntryRef] = []
         for (item, verdict) in zip(speakable, verdicts) {
             switch verdict {
             case .admitted:
@@ -105,8 +114,9 @@ public struct BatchDecider: Sendable {
                 answered.append(
                     finished(item.job, item.valid, .rateLimited(retryAfterMilliseconds: wait, scope: scope), streamed: item.request.streamed))
             case .duplicate:
-                acknowledgeOnly.append(item.job.entryID)
+                acknowledgeOnly.append(EntryRef(keys: shards[item.job.shard], id: item.job.entryID))
             case .unusableBucket(let scope):
+                let keys = shards[item.job.shard]
                 let key = scope == .agent ? keys.agentBucket(item.valid.agentID) : keys.userBucket(item.valid.userID)
                 let failure = JobFailure(
                     .badRateLimitKey, "the \(scope.rawValue) token bucket \(key) holds another type of value; delete it to reset the bucket")
@@ -122,7 +132,7 @@ public struct BatchDecider: Sendable {
     func finished(_ job: Job, _ valid: ValidJob?, _ outcome: JobOutcome, streamed: Bool? = nil) -> FinishedJob {
         let wantsStream = streamed ?? (job.value("stream") == Array("1".utf8))
         return FinishedJob(
-            job: job, valid: valid, outcome: outcome, keys: keys,
+            job: job, valid: valid, outcome: outcome, keys: shards[job.shard],
             streamed: wantsStream ? StreamedAudio(chunks: 0, bytes: 0, firstChunkMilliseconds: nil) : nil)
     }
 }

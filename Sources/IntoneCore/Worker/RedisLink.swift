@@ -10,15 +10,25 @@ final class RedisLink {
     let url: RedisURL
     let commandTimeoutMilliseconds: Int
     let logger: Logger
+    /// Makes a new connection in a cluster, to the master of the lane's slot (nil: to the URL).
+    let connector: (() throws(RedisError) -> RedisConnection)?
     private(set) var connection: RedisConnection?
     /// Since when Redis is away, and when to try again.
     private(set) var outage: (since: Int64, backoff: Backoff, nextAttempt: Int64)?
     private(set) var connectedOnce = false
 
-    init(url: RedisURL, commandTimeoutMilliseconds: Int, logger: Logger) {
+    init(url: RedisURL, commandTimeoutMilliseconds: Int, logger: Logger, connection: RedisConnection? = nil,
+        connector: (() throws(RedisError) -> RedisConnection)? = nil) {
         self.url = url
         self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
         self.logger = logger
+        self.connection = connection
+        self.connector = connector
+    }
+
+    private func newConnection() throws(RedisError) -> RedisConnection {
+        if let connector { return try connector() }
+        return try RedisConnection(url: url, commandTimeoutMilliseconds: commandTimeoutMilliseconds)
     }
 
     /// Connected, with no outage running.
@@ -39,14 +49,11 @@ final class RedisLink {
     /// throws only for credentials refused before the first connection.
     func connect(now: Int64, prepare: (RedisConnection) throws(RedisError) -> Void) throws(RedisError) -> (Restored, RedisError?)? {
         do {
-            if let connection {
-                try connection.reconnect()
-            } else {
-                connection = try RedisConnection(url: url, commandTimeoutMilliseconds: commandTimeoutMilliseconds)
-            }
+            if connection == nil || connection?.isBroken == true { connection = try newConnection() }
             try prepare(connection!)
         } catch {
             if error.code == .authentication, !connectedOnce { throw error }
+            if error.code == .configuration { throw error }
             if outage == nil {
                 logger.error("redis is not reachable; waiting for it", metadata: ["redis": "\(url)", "error.message": "\(error.message)"])
                 outage = (now, Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000), now)
@@ -67,10 +74,16 @@ final class RedisLink {
         return (restored, nil)
     }
 
-    /// The connection broke: one line, then quiet retries.
+    /// The connection broke (or, in a cluster, the slot moved): one line, then quiet
+    /// retries. The next attempt makes a new connection.
     func lost(_ error: RedisError, now: Int64) {
+        _ = connection?.markBroken(error.message)
         guard outage == nil else { return }
-        logger.error("redis connection lost; reconnecting", metadata: ["redis": "\(url)", "error.message": "\(error.message)"])
+        if error.code == .moved {
+            logger.info("cluster slot moved; following it", metadata: ["redis": "\(url)", "error.message": "\(error.message)"])
+        } else {
+            logger.error("redis connection lost; reconnecting", metadata: ["redis": "\(url)", "error.message": "\(error.message)"])
+        }
         var backoff = Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000)
         outage = (now, backoff, now + Int64(backoff.next()))
     }

@@ -24,23 +24,29 @@ final class RenderStage {
     }
 
     let pool: SynthesizerPool
-    let keys: QueueKeys
+    /// The worker's streams: a job's `shard` indexes them.
+    let shards: [QueueKeys]
     let audioTTLSeconds: Int
     private(set) var queue: [Int] = []
     private(set) var entries: [Int: Entry] = [:]
     private var nextToken = 0
 
-    init(pool: SynthesizerPool, keys: QueueKeys, audioTTLSeconds: Int) {
+    init(pool: SynthesizerPool, shards: [QueueKeys], audioTTLSeconds: Int) {
         self.pool = pool
-        self.keys = keys
+        self.shards = shards
         self.audioTTLSeconds = audioTTLSeconds
     }
 
     var queued: Int { queue.count }
     var rendering: Int { pool.rendering }
     var isEmpty: Bool { entries.isEmpty }
-    var chunksWaiting: Bool { entries.values.contains { !$0.pendingChunks.isEmpty } }
-    var entryIDs: [String] { entries.values.map(\.speakable.job.entryID) }
+    /// Whether jobs of these shards have chunks to write.
+    func chunksWaiting(_ lane: Lane) -> Bool { entries.values.contains { !$0.pendingChunks.isEmpty && lane.serves(shard: $0.speakable.job.shard) } }
+
+    /// The entries in hand here, of the shards a lane serves.
+    func entries(of lane: Lane) -> [EntryRef] {
+        entries.values.map(\.speakable.job).filter { lane.serves(shard: $0.shard) }.map { EntryRef(keys: shards[$0.shard], id: $0.entryID) }
+    }
     /// The job rendering longest now, and since when (for the heartbeat).
     var longestRendering: (jobID: ByteString, since: Int64)? {
         pool.renderingTokens.compactMap { entries[$0] }.min { $0.startedAtMilliseconds < $1.startedAtMilliseconds }
@@ -86,10 +92,11 @@ final class RenderStage {
     /// The chunks to write now, oldest first for each job. A job's first chunk goes only
     /// if its deadline has not passed (`now` is Redis's clock); otherwise the reply is
     /// `expired` and its chunks are dropped.
-    func takeChunks(now: Int64) -> StreamChunks? {
+    func takeChunks(for lane: Lane, now: Int64) -> StreamChunks? {
         var chunks: [StreamChunks.Chunk] = []
         for token in entries.keys.sorted() {
-            guard var entry = entries[token], !entry.pendingChunks.isEmpty else { continue }
+            guard var entry = entries[token], !entry.pendingChunks.isEmpty, lane.serves(shard: entry.speakable.job.shard) else { continue }
+            let keys = shards[entry.speakable.job.shard]
             if entry.chunksWritten == 0, entry.chunksInFlight == 0, let deadline = entry.speakable.valid.expiresAtMilliseconds, now > deadline {
                 entry.expired = true
                 entry.pendingChunks = []
@@ -137,7 +144,7 @@ final class RenderStage {
     /// Jobs whose render ended (and whose chunks are all written), in token order, as
     /// results; and those no synthesizer could take (`unavailable`: not the job's fault,
     /// to render again or leave to another replica).
-    func takeFinished(keys: QueueKeys) -> (finished: [FinishedJob], unavailable: [BatchDecider.Speakable]) {
+    func takeFinished() -> (finished: [FinishedJob], unavailable: [BatchDecider.Speakable]) {
         var finished: [FinishedJob] = []
         var unavailable: [BatchDecider.Speakable] = []
         for token in entries.keys.sorted() {
@@ -165,16 +172,16 @@ final class RenderStage {
                     }
                 result = .failed(JobFailure(code, error.message))
             }
-            finished.append(FinishedJob(job: item.job, valid: item.valid, outcome: result, keys: keys, streamed: streamed))
+            finished.append(FinishedJob(job: item.job, valid: item.valid, outcome: result, keys: shards[item.job.shard], streamed: streamed))
         }
         return (finished, unavailable)
     }
 
     /// Drops every job (the shutdown grace ran out): kills the renders; returns the
     /// entries, to be released to other replicas.
-    func abandon() -> [String] {
+    func abandon() -> [EntryRef] {
         _ = pool.abandonAll()
-        let ids = entryIDs
+        let ids = entries.values.map(\.speakable.job).map { EntryRef(keys: shards[$0.shard], id: $0.entryID) }
         entries = [:]
         queue = []
         return ids

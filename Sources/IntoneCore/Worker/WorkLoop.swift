@@ -4,39 +4,35 @@ import Logging
     import Glibc
 #endif
 
-/// The worker's loop, on the thread that runs the worker: asks the `Scheduler` what to
-/// do, and does it. It owns the stages — `Intake` (read → decide and gate),
-/// `RenderStage` (synthesizers), `WriteBackQueue` (write back) — and the one Redis
-/// connection they share; `LoopPipeline` puts their segments into each round trip and
-/// hands the replies back.
+/// The worker's loop, on the thread that runs the worker: asks each lane's `Scheduler`
+/// what to do, and does it. It owns the stages — each lane's `Intake` (read) and
+/// `WriteBackQueue` (write back), the shared `GateQueue` (token buckets) and
+/// `RenderStage` (synthesizers) — and the lanes' connections (`Lane`); `LoopPipeline`
+/// puts the stages' segments into each round trip and hands the replies back.
 final class WorkLoop {
     let worker: Worker
     let configuration: WorkerConfiguration
     let logger: Logger
     let pool: SynthesizerPool
-    let stream: JobStream
+    let shards: QueueShards
     let decider: BatchDecider
     let settingsCache: AgentSettingsCache
-    let gate: TokenBucketGate
+    var gate: TokenBucketGate
     let gateScript = RedisScript(name: "token bucket", source: TokenBucketScript.source)
-    let hygiene: ConsumerHygiene
+    let hygieneScript = RedisScript(name: "consumer hygiene", source: ConsumerHygiene.source)
     let render: RenderStage
     let commitSettings: WriteBackCommit.Settings
     let metrics = WorkerMetrics()
     let reporter: WorkerReporter
-    let link: RedisLink
-    var connection: RedisConnection? { link.connection }
-    var scheduler: Scheduler
-    var intake = Intake()
-    var writeBack: WriteBackQueue
+    var lanes: [Lane] = []
+    var cluster: ClusterConnections?
+    var gateQueue = GateQueue()
     var faults = FaultBoard()
     var clock = ServerClock()
-    var inFlight: LoopPipeline?
-    /// Steps that failed (a read, the buckets…) wait before they are made again.
-    var steps = StepBackoffs()
     /// Entries left unfinished at the end, to be released to other replicas.
-    var abandoned: [String] = []
+    var abandoned: [EntryRef] = []
     private var restartsSeen = 0
+    private var abandonedOnce = false
 
     init(worker: Worker, pool: SynthesizerPool) {
         self.worker = worker
@@ -44,34 +40,53 @@ final class WorkLoop {
         logger = worker.logger
         self.pool = pool
         let keys = configuration.keys
-        stream = JobStream(keys: keys, consumer: configuration.consumer)
+        shards = QueueShards(base: keys, count: configuration.shards)
         decider = BatchDecider(
-            keys: keys, validation: JobValidation(maxTextBytes: configuration.maxTextBytes, keys: keys, catalog: pool.catalog),
+            shards: shards.served, validation: JobValidation(maxTextBytes: configuration.maxTextBytes, keys: keys, catalog: pool.catalog),
             maxAttempts: configuration.maxAttempts, defaultTTS: configuration.defaultTTS, agentLimit: configuration.agentRate,
             defaultFormat: configuration.format)
         settingsCache = AgentSettingsCache(
             keys: keys, refreshMilliseconds: configuration.settingsRefreshMilliseconds, defaultTTS: configuration.defaultTTS,
             catalog: pool.catalog, logger: worker.logger)
-        gate = TokenBucketGate(keys: keys, userLimit: configuration.userRate)
-        hygiene = ConsumerHygiene(
-            keys: keys, consumer: configuration.consumer, script: RedisScript(name: "consumer hygiene", source: ConsumerHygiene.source))
-        render = RenderStage(pool: pool, keys: keys, audioTTLSeconds: configuration.audioTTLSeconds)
-        writeBack = WriteBackQueue(keys: keys, maxJobs: configuration.batchSize, maxAudioBytes: Self.audioBytesInFlight)
+        // The buckets' script skips jobs already answered when their markers share its slot.
+        gate = TokenBucketGate(keys: keys, userLimit: configuration.userRate, checksMarkers: configuration.shards == 1)
+        render = RenderStage(pool: pool, shards: shards.served, audioTTLSeconds: configuration.audioTTLSeconds)
         commitSettings = WriteBackCommit.Settings(
-            keys: keys, worker: configuration.consumer, resultsMaxLength: configuration.resultsMaxLength,
-            deadMaxLength: configuration.deadMaxLength, markerTTLSeconds: configuration.dedupTTLSeconds,
-            audioTTLSeconds: configuration.audioTTLSeconds)
+            worker: configuration.consumer, resultsMaxLength: configuration.resultsMaxLength, deadMaxLength: configuration.deadMaxLength,
+            markerTTLSeconds: configuration.dedupTTLSeconds, audioTTLSeconds: configuration.audioTTLSeconds)
         reporter = WorkerReporter(worker: worker, metrics: metrics)
-        link = RedisLink(
-            url: configuration.redisURL, commandTimeoutMilliseconds: configuration.blockMilliseconds + 10_000, logger: worker.logger)
-        scheduler = Scheduler(settings: Scheduler.Settings(configuration, maxAudioBytes: Self.audioBytesInFlight), now: Monotonic.milliseconds())
     }
 
     /// At most this much audio (rendered, not yet written) is held before rendering pauses.
     static let audioBytesInFlight = 64 << 20
 
-    /// Runs until stopped. Throws only when Redis refuses the credentials at start.
-    func run() throws(RedisError) {
+    func makeLane(name: String, link: RedisLink, streams: [JobStream], servesQueue: Bool) -> Lane {
+        Lane(
+            name: name, link: link, streams: streams, servesQueue: servesQueue,
+            scheduler: Scheduler(settings: Scheduler.Settings(configuration, maxAudioBytes: Self.audioBytesInFlight), now: Monotonic.milliseconds()),
+            writeBack: WriteBackQueue(maxJobs: configuration.batchSize, maxAudioBytes: Self.audioBytesInFlight))
+    }
+
+    /// Runs until stopped. Throws only for what waiting cannot fix: credentials refused at
+    /// start, a shard count that disagrees with the queue's.
+    func run() throws {
+        do {
+            lanes = try LaneLayout.make(for: self)
+        } catch is LaneLayout.Stopped {
+            return
+        }
+        defer { cluster?.stop() }
+        // A lane connected already (a single Redis) is prepared like a reconnected one.
+        for lane in lanes where lane.link.isUp {
+            do {
+                try prepare(lane)(lane.connection!)
+                worker.setRedisReady(true)
+            } catch where error.code == .configuration {
+                throw error
+            } catch {
+                connectionLost(lane, error)
+            }
+        }
         while true {
             render.receive(pool.collect())
             if let error = render.dispatch() {
@@ -83,121 +98,151 @@ final class WorkLoop {
             worker.setLiveSynthesizers(pool.liveProcesses)
             reporter.synthesizersRestarted(pool.restarts - restartsSeen)
             restartsSeen = pool.restarts
-            switch scheduler.next(snapshot()) {
-            case .finish:
+            var wake = Int64.max
+            var finished = 0
+            var acted = false
+            for lane in lanes {
+                switch lane.scheduler.next(snapshot(lane)) {
+                case .finish: finished += 1
+                case .abandon:
+                    abandon()
+                    acted = true
+                case .reconnect: acted = try reconnect(lane) || acted
+                case .send(let plan):
+                    send(plan, on: lane)
+                    acted = true
+                case .wait(let until): wake = min(wake, until)
+                }
+            }
+            if finished == lanes.count {
                 finish()
                 return
-            case .abandon:
-                abandon()
-            case .reconnect:
-                try reconnect()
-            case .send(let plan):
-                send(plan)
-            case .wait(let until):
-                wait(until: until)
             }
+            if !acted { wait(until: wake == .max ? Monotonic.milliseconds() + 100 : wake) }
         }
     }
 
-    /// Everything the scheduler decides on.
-    private func snapshot() -> Scheduler.Snapshot {
+    /// Everything a lane's scheduler decides on.
+    private func snapshot(_ lane: Lane) -> Scheduler.Snapshot {
         let now = Monotonic.milliseconds()
         var state = Scheduler.Snapshot(now: now)
-        state.connected = link.isUp
-        state.inFlight = inFlight != nil
+        state.connected = lane.link.isUp
+        state.inFlight = lane.inFlight != nil
         state.stopping = worker.isStopping
         state.graceEnded = worker.shutdownDeadline.map { now >= $0 } ?? false
-        let reads = steps.ready("read", now: now)
+        let reads = lane.steps.ready("read", now: now)
+        let intake = lane.intake
         state.recovering = intake.recovering
         state.lostReads = reads && (intake.lostReadsWanted || !intake.lostReads.isEmpty)
         state.awaitingCounts = reads && !intake.awaitingCounts.isEmpty && intake.countsInFlight == nil
-        state.readPaused = !reads
+        state.readPaused = !reads || lane.streams.isEmpty
         state.undecided = intake.undecided.count
-        state.settingsWanted = steps.ready("settings", now: now) && !agentsToFetch(now: now).isEmpty
-        state.gateWanted = steps.ready("token buckets", now: now) && !intake.gating.isEmpty && intake.gateInFlight == nil
+        if lane.servesQueue {
+            state.settingsWanted = lane.steps.ready("settings", now: now) && !agentsToFetch(now: now).isEmpty
+            state.gateWanted = lane.steps.ready("token buckets", now: now) && gateQueue.ready
+        }
         state.renderQueued = render.queued
         state.rendering = render.rendering
-        state.chunksWaiting = render.chunksWaiting
-        state.commitReady = writeBack.commitReady(epoch: connection?.watchEpoch ?? -1)
-        state.checkReady = writeBack.checkReady(now: now)
-        state.writeBackEmpty = writeBack.isEmpty
-        state.held = heldEntries.count
-        state.audioBytes = writeBack.audioBytes
-        var wake = [pool.nextDeadline, inFlight?.deadline].compactMap { $0 }
-        if writeBack.retryAt > now { wake.append(writeBack.retryAt) }
-        if let attempt = link.nextAttempt { wake.append(attempt) }
-        if let retry = steps.nextRetry { wake.append(retry) }
+        state.chunksWaiting = render.chunksWaiting(lane)
+        state.commitReady = lane.writeBack.commitReady(epoch: lane.connection?.watchEpoch ?? -1)
+        state.checkReady = lane.writeBack.checkReady(now: now)
+        state.writeBackEmpty = lane.writeBack.isEmpty
+        state.held = heldEntries(lane).count + (lane.servesQueue ? gateQueue.jobs.count : 0)
+        state.audioBytes = lanes.reduce(0) { $0 + $1.writeBack.audioBytes }
+        var wake = [pool.nextDeadline, lane.inFlight?.deadline].compactMap { $0 }
+        if lane.writeBack.retryAt > now { wake.append(lane.writeBack.retryAt) }
+        if let attempt = lane.link.nextAttempt { wake.append(attempt) }
+        if let retry = lane.steps.nextRetry { wake.append(retry) }
         state.wakeAt = wake.min()
         return state
     }
 
-    /// Every entry in hand: read and not yet written back or released.
-    var heldEntries: Set<String> { Set(intake.entryIDs + render.entryIDs + writeBack.entryIDs) }
-
-    /// The agents whose settings the next pipeline reads: those of batches waiting to be
-    /// decided (unknown or stale).
-    func agentsToFetch(now: Int64) -> [ByteString] {
-        settingsCache.wanted(intake.undecided.flatMap { decider.agents(of: $0.jobs) }, now: now)
+    /// The entries a lane holds: read and not yet written back or released.
+    func heldEntries(_ lane: Lane) -> Set<EntryRef> {
+        var refs = lane.intake.entries + render.entries(of: lane) + lane.writeBack.entries
+        refs += gateQueue.jobs.filter { lane.serves(shard: $0.shard) }.map { EntryRef(keys: shards.served[$0.shard], id: $0.entryID) }
+        return Set(refs)
     }
+
+    /// The agents whose settings the queue lane reads next: those of batches waiting to be
+    /// decided (unknown or stale), and those used while stale.
+    func agentsToFetch(now: Int64) -> [ByteString] {
+        settingsCache.wanted(lanes.flatMap { $0.intake.undecided.flatMap { decider.agents(of: $0.jobs) } }, now: now)
+    }
+
+    /// The lane a job's write-back goes over.
+    func lane(of shard: Int) -> Lane { lanes.first { $0.serves(shard: shard) } ?? lanes[0] }
 
     // MARK: Pipelines
 
-    private func send(_ plan: Scheduler.Plan) {
-        guard let connection else { return }
-        var pipeline = LoopPipeline(loop: self, plan: plan, now: Monotonic.milliseconds())
+    private func send(_ plan: Scheduler.Plan, on lane: Lane) {
+        guard let connection = lane.connection else { return }
+        var pipeline = LoopPipeline(loop: self, lane: lane, plan: plan, now: Monotonic.milliseconds())
         guard !pipeline.isEmpty else { return }
         do {
             try connection.write(pipeline.pipeline.commands)
             pipeline.sent(epochAfterWrite: connection.watchEpoch, timeoutMilliseconds: connection.commandTimeoutMilliseconds)
-            inFlight = pipeline
+            lane.inFlight = pipeline
         } catch {
-            inFlight = pipeline
-            connectionLost(error)
+            lane.inFlight = pipeline
+            connectionLost(lane, error)
         }
     }
 
-    /// Polls the connection (for the replies of the pipeline in flight) and the
-    /// synthesizers until something happens or `until`.
+    /// Polls every lane with a pipeline in flight and the synthesizers until something
+    /// happens or `until`; hands complete replies to their lanes.
     private func wait(until: Int64) {
         var fds = pool.descriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        let redisIndex = fds.count
-        if inFlight != nil, let connection { fds.append(pollfd(fd: connection.fileDescriptor, events: Int16(POLLIN), revents: 0)) }
+        let waiting = lanes.filter { $0.inFlight != nil && $0.connection != nil }
+        for lane in waiting { fds.append(pollfd(fd: lane.connection!.fileDescriptor, events: Int16(POLLIN), revents: 0)) }
         let timeout = Int32(clamping: max(0, until - Monotonic.milliseconds()))
         if fds.isEmpty {
             ThreadSleep.sleep(milliseconds: Int(timeout))
         } else {
             _ = poll(&fds, nfds_t(fds.count), timeout)
         }
-        guard var pipeline = inFlight, let connection else { return }
-        if fds.count > redisIndex, fds[redisIndex].revents != 0 {
-            do {
-                try pipeline.readAvailable(from: connection)
-            } catch {
-                inFlight = pipeline
-                connectionLost(error)
-                return
+        let offset = fds.count - waiting.count
+        for (index, lane) in waiting.enumerated() {
+            guard var pipeline = lane.inFlight, let connection = lane.connection else { continue }
+            if fds[offset + index].revents != 0 {
+                do {
+                    try pipeline.readAvailable(from: connection)
+                } catch {
+                    lane.inFlight = pipeline
+                    connectionLost(lane, error)
+                    continue
+                }
             }
-        }
-        if pipeline.isComplete {
-            inFlight = nil
-            pipeline.dispatch()
-        } else if Monotonic.milliseconds() >= pipeline.deadline {
-            inFlight = pipeline
-            connectionLost(connection.markBroken("no reply within \(connection.commandTimeoutMilliseconds) ms"))
-        } else {
-            inFlight = pipeline
+            if pipeline.isComplete {
+                lane.inFlight = nil
+                if let cluster, let redirect = pipeline.redirect {
+                    // The slot moved or is not served for now: what was sent is made again
+                    // after the lane follows it (with a fresh map).
+                    if redirect.code == .moved { _ = try? cluster.refreshTopology() }
+                    lane.inFlight = pipeline
+                    connectionLost(lane, redirect)
+                } else {
+                    pipeline.dispatch()
+                }
+            } else if Monotonic.milliseconds() >= pipeline.deadline {
+                lane.inFlight = pipeline
+                connectionLost(lane, connection.markBroken("no reply within \(connection.commandTimeoutMilliseconds) ms"))
+            } else {
+                lane.inFlight = pipeline
+            }
         }
     }
 
-    // MARK: Renders
+    // MARK: Stages
 
-    /// Renders that ended become results; a render no synthesizer could take goes back in
-    /// the queue (not the job's fault), or is left for another replica when stopping.
+    /// Renders that ended become results on their lane; a render no synthesizer could take
+    /// goes back in the queue (not the job's fault), or is left for another replica when
+    /// stopping.
     private func finishRenders() {
-        let done = render.takeFinished(keys: configuration.keys)
-        for job in done.finished { writeBack.add(job) }
+        let done = render.takeFinished()
+        for job in done.finished { lane(of: job.job.shard).writeBack.add(job) }
         if worker.isStopping {
-            abandoned += done.unavailable.map(\.job.entryID)
+            abandoned += done.unavailable.map { EntryRef(keys: shards.served[$0.job.shard], id: $0.job.entryID) }
         } else {
             render.enqueue(done.unavailable)
         }
@@ -206,22 +251,35 @@ final class WorkLoop {
     /// Decides the batches whose agents are known.
     func decideReadyBatches() {
         let now = Monotonic.milliseconds()
-        let batches = intake.takeDecidable { [settingsCache, decider] batch in settingsCache.knows(decider.agents(of: batch.jobs), now: now) }
-        for batch in batches {
-            settingsCache.used(decider.agents(of: batch.jobs), now: now)
-            let decision = decider.decide(batch, settings: settingsCache.settings(for:), now: clock.now)
-            for job in decision.answered { writeBack.add(job) }
-            writeBack.acknowledge(decision.acknowledgeOnly)
-            intake.queueForGate(decision.speakable)
-            reporter.decided(batch.jobs.count + batch.vanished.count)
+        for lane in lanes {
+            let batches = lane.intake.takeDecidable { [settingsCache, decider] batch in
+                settingsCache.knows(decider.agents(of: batch.jobs), now: now)
+            }
+            for batch in batches {
+                settingsCache.used(decider.agents(of: batch.jobs), now: now)
+                let decision = decider.decide(batch, settings: settingsCache.settings(for:), now: clock.now)
+                for job in decision.answered { lane.writeBack.add(job) }
+                lane.writeBack.acknowledge(decision.acknowledgeOnly)
+                gateQueue.add(decision.speakable)
+                reporter.decided(batch.jobs.count + batch.vanished.count)
+            }
         }
     }
 
-    // MARK: Faults and the connection
+    /// The buckets' verdicts: each job goes to the renders or to its lane's write-back.
+    func receiveVerdicts(_ verdicts: [TokenBucketGate.Verdict], for sent: [BatchDecider.Speakable]) {
+        let admitted = decider.admit(sent, verdicts: verdicts)
+        render.enqueue(admitted.admitted)
+        for job in admitted.answered { lane(of: job.job.shard).writeBack.add(job) }
+        for entry in admitted.acknowledgeOnly { lane(of: shards.served.firstIndex(of: entry.keys) ?? 0).writeBack.acknowledge([entry]) }
+        reporter.duplicates(admitted.acknowledgeOnly.count)
+    }
+
+    // MARK: Faults and connections
 
     func raise(_ kind: String, _ reason: String) {
         if faults.raise(kind, reason) {
-            logger.error("\(kind) fault", metadata: ["reason": "\(reason)"])
+            logger.error("\(kind) fault", metadata: ["reason": "\(DisplayText.escaped(reason))"])
         }
         worker.setFaults(faults.reasons)
     }
@@ -233,59 +291,82 @@ final class WorkLoop {
         worker.setFaults(faults.reasons)
     }
 
-    /// The connection broke: what was in flight is made again after the reconnect.
-    func connectionLost(_ error: RedisError) {
-        if let pipeline = inFlight { pipeline.lost() }
-        inFlight = nil
-        link.lost(error, now: Monotonic.milliseconds())
-        worker.setRedisReady(false)
+    /// A lane's connection broke (or its slot moved): what was in flight, and every check
+    /// made on that connection, is made again after the reconnect.
+    func connectionLost(_ lane: Lane, _ error: RedisError) {
+        lane.inFlight?.lost()
+        lane.inFlight = nil
+        lane.writeBack.connectionLost()
+        lane.intake.connectionLost()
+        lane.link.lost(error, now: Monotonic.milliseconds())
+        worker.setRedisReady(lanes.allSatisfy(\.link.isUp))
     }
 
-    /// Connects, or waits for the next attempt while Redis is away. After an outage, a read
-    /// whose reply was lost may have delivered entries to this consumer: they are looked for.
-    private func reconnect() throws(RedisError) {
+    /// Connects a lane, when its next attempt is due. After an outage, a read whose reply
+    /// was lost may have delivered entries to this consumer: they are looked for.
+    private func reconnect(_ lane: Lane) throws -> Bool {
         let now = Monotonic.milliseconds()
-        if let attempt = link.nextAttempt, now < attempt {
-            wait(until: attempt)
-            return
-        }
-        guard let (restored, _) = try link.connect(now: now, prepare: { connection throws(RedisError) in try stream.createGroup(on: connection) })
-        else {
+        if let attempt = lane.link.nextAttempt, now < attempt { return false }
+        guard let (restored, _) = try lane.link.connect(now: now, prepare: prepare(lane)) else {
             worker.setRedisReady(false)
-            return
+            raise("redis", "\(lane.name) at \(configuration.redisURL) is not reachable")
+            return true
         }
-        if case .afterOutage = restored { intake.lostReadsWanted = true }
-        clear("redis")
-        worker.setRedisReady(true)
+        if case .afterOutage = restored { lane.intake.lostReadsWanted = true }
+        if lanes.allSatisfy(\.link.isUp) {
+            clear("redis")
+            worker.setRedisReady(true)
+        }
+        return true
+    }
+
+    /// What a lane's new connection needs: its streams' group (which a Redis restarted
+    /// without its data has lost), and on the queue's lane the check of the shard count.
+    private func prepare(_ lane: Lane) -> (RedisConnection) throws(RedisError) -> Void {
+        let shards = shards
+        return { connection throws(RedisError) in
+            for stream in lane.streams { try stream.createGroup(on: connection) }
+            if lane.servesQueue { try LaneLayout.checkShards(shards, on: connection) }
+        }
     }
 
     // MARK: Stopping
 
     /// The grace is over: renders are killed, and every entry in hand is released.
     private func abandon() {
+        guard !abandonedOnce else { return }
+        abandonedOnce = true
         abandoned += render.abandon()
-        abandoned += intake.drain()
-        abandoned += writeBack.drain()
+        for lane in lanes {
+            abandoned += lane.intake.drain()
+            abandoned += lane.writeBack.drain()
+        }
+        abandoned += gateQueue.drain().map { EntryRef(keys: shards.served[$0.shard], id: $0.entryID) }
     }
 
     /// Releases what could not be finished, so another replica takes it at once, and takes
     /// this worker off the console's list.
     private func finish() {
-        if let connection, link.isUp {
+        if let lane = lanes.first(where: \.servesQueue), let connection = lane.connection, lane.link.isUp {
             var commands = RedisCommands()
             WorkerHeartbeat.appendRemove(consumer: configuration.consumer, keys: configuration.keys, to: &commands)
             _ = try? connection.send(commands)
         }
-        let left = Array(Set(abandoned))
+        let left = Set(abandoned)
         guard !left.isEmpty else { return }
-        do throws(RedisError) {
-            guard let connection else { throw RedisError(.connection, "not connected") }
-            try connection.command(stream.release(left).arguments)
-            logger.info("left unfinished jobs to other replicas", metadata: ["jobs": "\(left.count)"])
-        } catch {
-            logger.warning(
-                "could not release unfinished jobs; they are taken over after the claim time",
-                metadata: ["jobs": "\(left.count)", "error": "\(error.message)"])
+        for (keys, entries) in Dictionary(grouping: left, by: \.keys) {
+            let stream = JobStream(keys: keys, consumer: configuration.consumer)
+            do throws(RedisError) {
+                guard let connection = lane(of: shards.served.firstIndex(of: keys) ?? 0).connection else {
+                    throw RedisError(.connection, "not connected")
+                }
+                try connection.command(stream.release(entries.map(\.id)).arguments)
+                logger.info("left unfinished jobs to other replicas", metadata: ["jobs": "\(entries.count)", "stream": "\(keys.jobs)"])
+            } catch {
+                logger.warning(
+                    "could not release unfinished jobs; they are taken over after the claim time",
+                    metadata: ["jobs": "\(entries.count)", "error.message": "\(error.message)"])
+            }
         }
     }
 }

@@ -92,7 +92,7 @@ final class WorkerReporter {
                 break
             }
         }
-        let roundTrips = loop.connection?.roundTrips ?? reportedRoundTrips
+        let roundTrips = loop.lanes.reduce(0) { $0 + ($1.connection?.roundTrips ?? 0) }
         metrics.redisRoundTrips.increment(by: max(0, roundTrips - reportedRoundTrips))
         reportedRoundTrips = roundTrips
         worker.record { stats in
@@ -139,13 +139,33 @@ final class WorkerReporter {
         logger.info("removed consumers that are gone and hold nothing", metadata: ["consumers": "\(DisplayText.escaped(names.joined(separator: ",")))"])
     }
 
-    func sampled(_ sample: QueueSample.Output) {
-        metrics.pending.record(sample.pending)
-        metrics.lag.record(max(0, sample.length - sample.pending))
-        if let oldest = sample.oldestPendingMilliseconds {
-            metrics.oldestPendingAge.record(Double(max(0, sample.serverMilliseconds - oldest)) / 1000)
-        } else {
-            metrics.oldestPendingAge.record(0)
+    /// The last sample of each stream; the gauges show the queue's total.
+    private var samples: [String: QueueSample.Output] = [:]
+
+    func sampled(_ sample: QueueSample.Output, stream: String) {
+        samples[stream] = sample
+        metrics.pending.record(samples.values.reduce(0) { $0 + $1.pending })
+        metrics.lag.record(samples.values.reduce(0) { $0 + max(0, $1.length - $1.pending) })
+        let ages = samples.values.compactMap { sample in sample.oldestPendingMilliseconds.map { max(0, sample.serverMilliseconds - $0) } }
+        metrics.oldestPendingAge.record(Double(ages.max() ?? 0) / 1000)
+    }
+
+    private var waitShort = false
+
+    /// A WAIT after a write-back came back: fewer replicas than asked is logged once (and
+    /// once when it is over) and counted.
+    func waited(acknowledged: Int, wanted: Int) {
+        if acknowledged < wanted {
+            metrics.waitTimeouts.increment()
+            if !waitShort {
+                waitShort = true
+                logger.warning(
+                    "fewer replicas than --wait-replicas confirmed a write-back in time",
+                    metadata: ["replicas": "\(acknowledged)", "wanted": "\(wanted)"])
+            }
+        } else if waitShort {
+            waitShort = false
+            logger.info("replicas confirm write-backs again", metadata: ["replicas": "\(acknowledged)"])
         }
     }
 
@@ -162,7 +182,7 @@ final class WorkerReporter {
         return WorkerHeartbeat(
             consumer: loop.configuration.consumer, host: Self.host, pid: Int(getpid()), version: IntoneVersion.current,
             startedAtMilliseconds: startedAt, updatedAtMilliseconds: loop.clock.now, jobsDone: worker.statistics.totalResults,
-            jobsInHand: loop.heldEntries.count, currentJobID: current?.jobID.bytes ?? [], currentJobStartedAtMilliseconds: current?.since ?? 0)
+            jobsInHand: loop.lanes.reduce(0) { $0 + loop.heldEntries($1).count }, currentJobID: current?.jobID.bytes ?? [], currentJobStartedAtMilliseconds: current?.since ?? 0)
     }
 
     func synthesizersRestarted(_ count: Int) {

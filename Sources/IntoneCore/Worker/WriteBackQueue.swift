@@ -13,7 +13,7 @@
 struct WriteBackQueue {
     struct Group {
         var items: [WriteBackCommit.Item] = []
-        var acknowledgeOnly: [String] = []
+        var acknowledgeOnly: [EntryRef] = []
         /// When its check was sent (monotonic nanoseconds), for the write-back's duration.
         var startedNanoseconds: Int64 = 0
         var isEmpty: Bool { items.isEmpty && acknowledgeOnly.isEmpty }
@@ -43,9 +43,8 @@ struct WriteBackQueue {
 
     let maxJobs: Int
     let maxAudioBytes: Int
-    let keys: QueueKeys
     private(set) var waiting: [WriteBackCommit.Item] = []
-    private(set) var waitingAcks: [String] = []
+    private(set) var waitingAcks: [EntryRef] = []
     private(set) var checking: Group?
     private(set) var checked: (group: Group, check: WriteBackCheck.Output, epoch: Int)?
     private(set) var committing: Group?
@@ -53,14 +52,13 @@ struct WriteBackQueue {
     private var backoff = Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000)
     private var active = Set<Fault>()
 
-    init(keys: QueueKeys, maxJobs: Int, maxAudioBytes: Int) {
-        self.keys = keys
+    init(maxJobs: Int, maxAudioBytes: Int) {
         self.maxJobs = max(1, maxJobs)
         self.maxAudioBytes = maxAudioBytes
     }
 
     mutating func add(_ job: FinishedJob) { waiting.append(WriteBackCommit.Item(job)) }
-    mutating func acknowledge(_ ids: [String]) { waitingAcks += ids }
+    mutating func acknowledge(_ entries: [EntryRef]) { waitingAcks += entries }
 
     /// Nothing waiting and nothing in flight.
     var isEmpty: Bool { waiting.isEmpty && waitingAcks.isEmpty && checking == nil && checked == nil && committing == nil }
@@ -68,12 +66,13 @@ struct WriteBackQueue {
     var isHeldBack: Bool { retryAt > Monotonic.milliseconds() }
 
     /// Entries held here (for keeping them fresh, or releasing them at shutdown).
-    var entryIDs: [String] {
-        var ids = waitingAcks + waiting.filter(\.acknowledges).map(\.finished.job.entryID)
+    var entries: [EntryRef] {
+        func ref(_ item: WriteBackCommit.Item) -> EntryRef { EntryRef(keys: item.finished.keys, id: item.finished.job.entryID) }
+        var refs = waitingAcks + waiting.filter(\.acknowledges).map(ref)
         for group in [checking, checked?.group, committing].compactMap({ $0 }) {
-            ids += group.acknowledgeOnly + group.items.filter(\.acknowledges).map(\.finished.job.entryID)
+            refs += group.acknowledgeOnly + group.items.filter(\.acknowledges).map(ref)
         }
-        return ids
+        return refs
     }
 
     /// Audio bytes held here, rendered and not yet written.
@@ -120,9 +119,7 @@ struct WriteBackQueue {
         }
         waiting.removeFirst(taken)
         checking = group
-        return WriteBackCheck(
-            keys: keys, jobIDs: group.items.map(\.finished.jobID), resultStreams: group.items.map(\.finished.resultStream),
-            needsDeadLetters: group.items.contains { $0.finished.outcome.failure != nil })
+        return WriteBackCheck(jobs: group.items.map { ($0.finished.keys, $0.finished.jobID, $0.finished.resultStream) })
     }
 
     /// The check came back: the group is ready to commit, but for jobs that cannot be
@@ -138,23 +135,29 @@ struct WriteBackQueue {
         case .success(let output): check = output
         }
         var reports: [Report] = []
-        let results = ByteString(keys.results)
         var held: [WriteBackCommit.Item] = []
         var kept: [WriteBackCommit.Item] = []
+        var broken: [Fault: RedisError] = [:]
         for var item in group.items {
-            item.finished = Self.prepared(item.finished, check: check, keys: keys)
-            let stream = item.finished.resultStream
-            if stream == results, !check.results.acceptsEntries {
+            let keys = item.finished.keys
+            item.finished = Self.prepared(item.finished, check: check)
+            let results = check.state(of: keys.results)
+            let dead = check.state(of: keys.dead)
+            let stats = check.state(of: keys.stats)
+            if !results.acceptsEntries { broken[.resultsKey] = Self.typeError(keys.results, results, "stream") }
+            if !dead.acceptsEntries { broken[.deadKey] = Self.typeError(keys.dead, dead, "stream") }
+            if !stats.acceptsHash { broken[.statsKey] = Self.typeError(keys.stats, stats, "hash") }
+            if item.finished.resultStream == ByteString(keys.results), !results.acceptsEntries {
                 held.append(item)
-            } else if item.finished.outcome.failure != nil, !check.dead.acceptsEntries {
+            } else if item.finished.outcome.failure != nil, !dead.acceptsEntries {
                 held.append(item)
             } else {
                 kept.append(item)
             }
         }
-        reports += update(.resultsKey, check.results.acceptsEntries ? nil : Self.typeError(keys.results, check.results, "stream"), now: now)
-        reports += update(.deadKey, check.dead.acceptsEntries ? nil : Self.typeError(keys.dead, check.dead, "stream"), now: now)
-        reports += update(.statsKey, check.stats.acceptsHash ? nil : Self.typeError(keys.stats, check.stats, "hash"), now: now)
+        if !group.items.isEmpty {
+            for fault in [Fault.resultsKey, .deadKey, .statsKey] { reports += update(fault, broken[fault], now: now) }
+        }
         if !held.isEmpty {
             waiting.insert(contentsOf: held, at: 0)
             retryAt = now + Int64(backoff.next())
@@ -192,8 +195,9 @@ struct WriteBackQueue {
                 // in the instant before EXEC): answer it again, to the queue's result
                 // stream if its own cannot take it, without acknowledging it twice.
                 var item = group.items[index]
-                if item.finished.resultStream != ByteString(keys.results) {
-                    item.finished = Self.redirected(item.finished, because: "reply_to '\(item.finished.resultStream)' refused the result: \(error.message)", keys: keys)
+                if item.finished.resultStream != ByteString(item.finished.keys.results) {
+                    item.finished = Self.redirected(
+                        item.finished, because: "reply_to '\(item.finished.resultStream)' refused the result: \(error.message)")
                 }
                 item.acknowledges = item.acknowledges && !applied.acknowledged
                 waiting.insert(item, at: 0)
@@ -220,9 +224,9 @@ struct WriteBackQueue {
     }
 
     /// Takes every job out (shutdown past its grace): their entries are released.
-    mutating func drain() -> [String] {
+    mutating func drain() -> [EntryRef] {
         connectionLost()
-        let ids = entryIDs
+        let ids = entries
         waiting = []
         waitingAcks = []
         return ids
@@ -249,12 +253,13 @@ struct WriteBackQueue {
     /// A job as it will be written, given the check: a reply whose deadline passed while
     /// it rendered is `expired` (its audio is not stored), and a result whose `reply_to`
     /// cannot take it goes to the queue's result stream as `failed`/`bad_reply_to`.
-    static func prepared(_ job: FinishedJob, check: WriteBackCheck.Output, keys: QueueKeys) -> FinishedJob {
+    static func prepared(_ job: FinishedJob, check: WriteBackCheck.Output) -> FinishedJob {
         var job = job
+        let keys = job.keys
         if case .ok = job.outcome, job.streamed == nil, let expires = job.valid?.expiresAtMilliseconds, check.serverMilliseconds > expires {
             job.outcome = .expired
         }
-        let state = check.state(of: job.resultStream, keys: keys)
+        let state = check.state(of: job.resultStream)
         if job.resultStream != ByteString(keys.results), !state.acceptsEntries {
             let why =
                 switch state {
@@ -262,15 +267,15 @@ struct WriteBackQueue {
                 case .other(let type): "is a \(type), not a stream"
                 default: "cannot take entries"
                 }
-            job = redirected(job, because: "reply_to '\(job.resultStream)' \(why); the result is on \(keys.results) instead", keys: keys)
+            job = redirected(job, because: "reply_to '\(job.resultStream)' \(why); the result is on \(keys.results) instead")
         }
         return job
     }
 
-    static func redirected(_ job: FinishedJob, because message: String, keys: QueueKeys) -> FinishedJob {
+    static func redirected(_ job: FinishedJob, because message: String) -> FinishedJob {
         var job = job
         job.outcome = .failed(JobFailure(.badReplyTo, message))
-        job.resultStream = ByteString(keys.results)
+        job.resultStream = ByteString(job.keys.results)
         return job
     }
 

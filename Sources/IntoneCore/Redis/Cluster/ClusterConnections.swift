@@ -173,6 +173,16 @@ public final class ClusterConnections: Sendable {
         }
     }
 
+    /// One attempt at a connection to the master of `slot`: the master the map names, or,
+    /// when it does not answer, the one a fresh map names. Never waits for a failover: the
+    /// caller retries with its own backoff (the worker's loop must not stop for one lane).
+    public func connectOnce(to slot: HashSlot) throws(ClusterError) -> RedisConnection {
+        if let address = master(for: slot), let connection = try? connectAndPing(address) { return connection }
+        try refreshTopology()
+        guard let address = master(for: slot) else { throw ClusterError(.noMaster, "the cluster map has no master for slot \(slot)") }
+        return try connectAndPing(address)
+    }
+
     /// A connection to a master that answered PING. A TCP connect alone proves little: the
     /// kernel completes it for a process that is dying, hung or still loading its data.
     private func connectAndPing(_ address: ClusterNodeAddress) throws(ClusterError) -> RedisConnection {
