@@ -77,7 +77,7 @@ public struct QueueStatus: Codable, Sendable {
     /// The readable form.
     public func table() -> String {
         var lines = [
-            "queue \(queue)",
+            "queue \(DisplayText.escaped(queue))",
             "",
             Table.render(
                 header: [
@@ -102,7 +102,9 @@ public struct QueueStatus: Codable, Sendable {
             lines.append(
                 Table.render(
                     header: ["consumer", "pending", "idle"],
-                    rows: consumers.map { [$0.name, "\($0.pending)", Self.duration(Double($0.idleMilliseconds) / 1000)] }))
+                    rows: consumers.map {
+                        [DisplayText.escaped($0.name), "\($0.pending)", Self.duration(Double($0.idleMilliseconds) / 1000)]
+                    }))
         }
         return lines.joined(separator: "\n")
     }
@@ -111,6 +113,13 @@ public struct QueueStatus: Codable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// The JSON line `intone status --watch --json` prints while Redis cannot be reached.
+    public static func unreachableJSON(queue: String, detail: String) -> String {
+        let line = ["queue": queue, "error": "redis unreachable, retrying", "detail": detail]
+        let data = (try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func duration(_ seconds: Double) -> String {
