@@ -87,7 +87,8 @@ struct Status: ParsableCommand {
                 if !checked {
                     if case .unused = try QueueProbe(keys: keys).presence(on: open) {
                         throw fail(
-                            "queue '\(shown(keys.queue))' does not exist: no key starts with \(shown(keys.prefix)) (check --queue or INTONE_QUEUE)")
+                            "queue '\(shown(keys.queue))' does not exist: no key starts with \(shown(keys.prefix)) (check --queue or INTONE_QUEUE)"
+                        )
                     }
                     checked = true
                 }
@@ -207,10 +208,10 @@ struct Dead: ParsableCommand {
 
         func validate() throws {
             if all == !ids.isEmpty { throw ValidationError("give dead letter ids or --all, not both") }
-            if let bad = ids.first(where: { !EntryID.isExact($0) }) { throw ValidationError(EntryID.refusal(bad, of: "dead letter")) }
         }
 
         func run() throws {
+            if let bad = ids.first(where: { !EntryID.isExact($0) }) { throw fail(EntryID.refusal(bad, of: "dead letter")) }
             let (connection, keys, _) = try openQueue(queueOptions)
             let dead = DeadLetters(keys: keys)
             if all {
@@ -247,11 +248,8 @@ struct Dead: ParsableCommand {
         @Flag(help: "Do not ask for confirmation.") var yes = false
         @Argument(help: "Dead letter entry ids to delete; none: all of them.") var ids: [String] = []
 
-        func validate() throws {
-            if let bad = ids.first(where: { !EntryID.isExact($0) }) { throw ValidationError(EntryID.refusal(bad, of: "dead letter")) }
-        }
-
         func run() throws {
+            if let bad = ids.first(where: { !EntryID.isExact($0) }) { throw fail(EntryID.refusal(bad, of: "dead letter")) }
             let (connection, keys, _) = try openQueue(queueOptions)
             let dead = DeadLetters(keys: keys)
             if !ids.isEmpty {
@@ -378,7 +376,8 @@ struct Agent: ParsableCommand {
             do { try AgentAdmin(keys: keys).unset(agent, named: fields, on: connection) } catch {
                 throw redisFailure(error, key: keys.agent(agent))
             }
-            print(fields.isEmpty ? "removed all settings of \(shown(agent))" : "removed \(fields.joined(separator: ", ")) of \(shown(agent))")
+            print(
+                fields.isEmpty ? "removed all settings of \(shown(agent))" : "removed \(fields.joined(separator: ", ")) of \(shown(agent))")
         }
     }
 }
@@ -420,7 +419,8 @@ struct Audio: ParsableCommand {
             let how = audio.streamed ? ", streamed in \(audio.chunks) chunks" : ""
             print("wrote \(audio.bytes.count) bytes (\(format)\(how)) to \(shown(path))")
             if audio.chunksAreFiles && audio.fileExtension == "flac" {
-                LocalFiles.printError("note: each chunk of a streamed FLAC reply is a whole FLAC file; the file holds them one after another")
+                LocalFiles.printError(
+                    "note: each chunk of a streamed FLAC reply is a whole FLAC file; the file holds them one after another")
             }
         case .expired:
             throw fail("the audio of job \(shown(jobId)) has expired (audio is kept for \(configuration.audioTTLSeconds) s, --audio-ttl-s)")
@@ -478,7 +478,8 @@ struct BenchCommand: ParsableCommand {
                 if commands {
                     print(
                         "\(workload.rawValue): Redis µs/job by command: "
-                            + row.commandMicrosecondsPerJob.filter { $0.1 >= 0.01 }.map { "\($0.0) \((($0.1) * 100).rounded() / 100)" }.joined(
+                            + row.commandMicrosecondsPerJob.filter { $0.1 >= 0.01 }.map { "\($0.0) \((($0.1) * 100).rounded() / 100)" }
+                            .joined(
                                 separator: ", "))
                 }
             } catch {

@@ -109,11 +109,12 @@ import Testing
         try await waitForEntries(keys.results, count: 2, on: connection)
         try await worker.stop()
         let export = AudioExport(keys: keys)
-        guard case .audio(let bytes) = try export.fetch(jobID: "spoken", on: connection) else {
+        guard case .audio(let audio) = try export.fetch(jobID: "spoken", on: connection) else {
             Issue.record("no audio")
             return
         }
-        #expect(try WAVCodec.decode(bytes).isPCM16WAV)
+        #expect(try WAVCodec.decode(audio.bytes).isPCM16WAV)
+        #expect(audio.formatName == "wav" && audio.fileExtension == "wav" && !audio.streamed)
         guard case .notSpoken("text_only", "agent_disabled") = try export.fetch(jobID: "silent", on: connection) else {
             Issue.record("expected not spoken")
             return

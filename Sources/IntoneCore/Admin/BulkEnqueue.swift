@@ -53,7 +53,8 @@ public struct BulkEnqueue {
                 object = try JSONDecoder().decode([String: Scalar].self, from: Data(line.utf8))
             } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
                 parsed.problems.append(
-                    Problem(line: number, message: "'\(DisplayText.escaped(context.codingPath[0].stringValue))' must be a string or a number"))
+                    Problem(
+                        line: number, message: "'\(DisplayText.escaped(context.codingPath[0].stringValue))' must be a string or a number"))
                 continue
             } catch {
                 parsed.problems.append(Problem(line: number, message: "not a JSON object of strings and numbers"))

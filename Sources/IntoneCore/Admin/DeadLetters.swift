@@ -137,12 +137,13 @@ public struct DeadLetters {
         Int(try connection.command("XLEN", .string(keys.dead)).integer ?? 0)
     }
 
-    /// Retries exact ids; returns those put back on the jobs stream by this call. Ids that
-    /// are not exact, not (or no longer) dead letters are skipped.
+    /// Retries exact ids; returns those put back on the jobs stream by this call, each once.
+    /// Ids that are not exact, not (or no longer) dead letters are skipped.
     public func retry(_ ids: [String], on connection: RedisConnection) throws(RedisError) -> [String] {
-        try retryLetters(ids, on: connection).compactMap { id, outcome in
-            if case .retried = outcome { return id }
-            return nil
+        var seen: Set<String> = []
+        return try retryLetters(ids, on: connection).compactMap { id, outcome in
+            guard case .retried = outcome, seen.insert(id).inserted else { return nil }
+            return id
         }
     }
 
@@ -152,7 +153,8 @@ public struct DeadLetters {
     /// job's done marker and audio key are deleted with it, so the retried job is answered
     /// again (a deliberate new attempt, per the contract). A job that had no `job_id`
     /// keeps its old entry id as `job_id`, so its new result can be matched. Two round
-    /// trips for any number of ids: the reads, then the scripts.
+    /// trips for any number of ids: the reads, then the scripts. An id given twice is
+    /// retried once and has the same outcome at both places.
     public func retryLetters(_ ids: [String], on connection: RedisConnection) throws(RedisError) -> [(id: String, outcome: RetryOutcome)] {
         var seen: Set<String> = []
         let exact = ids.filter { EntryID.isExact($0) && seen.insert($0).inserted }

@@ -16,7 +16,8 @@ public enum EntryID {
     public static func refusal(_ text: String, of what: String) -> String {
         let shown = DisplayText.escaped(text)
         if !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
-            return "'\(shown)' is not a \(what) id: give the whole entry id, <ms>-<seq> (as in '\(shown)-0'), as `intone dead list` prints it"
+            return
+                "'\(shown)' is not a \(what) id: give the whole entry id, <ms>-<seq> (as in '\(shown)-0'), as `intone dead list` prints it"
         }
         return "'\(shown)' is not a \(what) id: entry ids are <ms>-<seq>, as `intone dead list` prints them"
     }

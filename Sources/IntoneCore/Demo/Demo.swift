@@ -248,7 +248,8 @@ public enum Demo {
         Table.render(
             header: ["job", "agent", "status", "format", "content type", "detail", "audio s", "ms"],
             rows: rows.map {
-                [$0.jobID, $0.agent, $0.status, $0.format, $0.contentType, $0.detail, $0.audioSeconds, $0.milliseconds].map(DisplayText.escaped)
+                [$0.jobID, $0.agent, $0.status, $0.format, $0.contentType, $0.detail, $0.audioSeconds, $0.milliseconds].map(
+                    DisplayText.escaped)
             }, rightAligned: [6, 7])
     }
 
