@@ -22,8 +22,14 @@ public struct QueueStatus: Codable, Sendable {
     public var jobsPerSecond: Double
     public var resultsByStatus: [String: Int]
     public var audioSecondsRendered: Double
+    /// Audio bytes in Redis per format, from a bounded sample of the audio keys.
+    public var audioInRedis: AudioSample?
 
-    public static func read(_ keys: QueueKeys, on connection: RedisConnection) throws(RedisError) -> QueueStatus {
+    /// The queue in one round trip, and with `sampleAudio` a bounded sample of its audio
+    /// keys (`AudioSample`: a few more).
+    public static func read(_ keys: QueueKeys, sampleAudio: Bool = true, on connection: RedisConnection) throws(RedisError)
+        -> QueueStatus
+    {
         var commands = RedisCommands()
         commands.append("XLEN", .string(keys.jobs))
         commands.append("XPENDING", .string(keys.jobs), .string(QueueKeys.group))
@@ -67,7 +73,8 @@ public struct QueueStatus: Codable, Sendable {
         return QueueStatus(
             queue: keys.queue, streamLength: length, lag: max(0, length - pending), pending: pending, oldestPendingAgeSeconds: oldestAge,
             consumers: consumers, deadLetters: Int(replies[3].integer ?? 0), resultsKept: Int(replies[4].integer ?? 0),
-            jobsPerSecond: rate, resultsByStatus: byStatus, audioSecondsRendered: Double(audioMilliseconds) / 1000)
+            jobsPerSecond: rate, resultsByStatus: byStatus, audioSecondsRendered: Double(audioMilliseconds) / 1000,
+            audioInRedis: sampleAudio ? try AudioSample.read(keys, on: connection) : nil)
     }
 
     static func milliseconds(of entryID: String?) -> Int64? {
@@ -95,6 +102,7 @@ public struct QueueStatus: Codable, Sendable {
         let statuses = ["ok", "text_only", "rate_limited", "expired", "failed"]
         lines.append(
             "results so far: " + statuses.map { "\($0) \(resultsByStatus[$0] ?? 0)" }.joined(separator: ", "))
+        if let audioInRedis { lines.append(audioInRedis.line) }
         lines.append("")
         if consumers.isEmpty {
             lines.append("no consumers (no worker has read this queue yet)")
