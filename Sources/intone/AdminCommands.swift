@@ -85,7 +85,7 @@ struct Status: ParsableCommand {
                     connection = open
                 }
                 if !checked {
-                    if case .unused = try QueueProbe(keys: keys).presence(on: open) {
+                    if case .unused = try queuePresence(keys, on: open) {
                         throw fail(
                             "queue '\(shown(keys.queue))' does not exist: no key starts with \(shown(keys.prefix)) (check --queue or INTONE_QUEUE)"
                         )
@@ -111,6 +111,15 @@ struct Status: ParsableCommand {
             }
             if watch { sleep(2) }
         } while watch
+    }
+
+    /// Whether the queue has keys; a Redis user that may not SCAN (ACL) is not asked.
+    func queuePresence(_ keys: QueueKeys, on connection: RedisConnection) throws(RedisError) -> QueueProbe.Presence {
+        do {
+            return try QueueProbe(keys: keys).presence(on: connection)
+        } catch  where error.code == .noPermission {
+            return .unknown(scanned: 0)
+        }
     }
 
     /// One frame: on a terminal the screen is cleared first; through a pipe, frames follow

@@ -515,6 +515,21 @@ import Testing
         #expect(try intone(["status"] + queueArguments(keys)).status == 0, "a queue with only an agent's settings exists")
     }
 
+    @Test func statusWorksForARedisUserThatMayNotScan() throws {
+        let keys = try uniqueQueue()
+        let connection = try TestRedis.connect()
+        // Only an agent's settings: the known keys are absent, so the check would need a SCAN.
+        try connection.command("HSET", .string(keys.agent("bot")), "tts", "on")
+        let user = "ops-\(keys.queue)"
+        try connection.command("ACL", "SETUSER", .string(user), "on", ">secret", .string("~" + keys.prefix + "*"), "+@all", "-scan")
+        defer { _ = try? connection.command("ACL", "DELUSER", .string(user)) }
+        let server = try #require(TestRedis.server)
+        let url = "unix://\(server.socketPath)?user=\(user)&password=secret"
+        let run = try intone(["status", "--redis", url, "--queue", keys.queue])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output.contains("jobs stream") && !run.output.contains("audio in Redis"))
+    }
+
     @Test func statusWatchThroughAPipeFlushesEachFrameAndRidesOutARedisRestart() async throws {
         let server = try EmbeddedRedisServer()
         defer { server.stop() }

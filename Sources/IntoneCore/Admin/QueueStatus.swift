@@ -74,7 +74,17 @@ public struct QueueStatus: Codable, Sendable {
             queue: keys.queue, streamLength: length, lag: max(0, length - pending), pending: pending, oldestPendingAgeSeconds: oldestAge,
             consumers: consumers, deadLetters: Int(replies[3].integer ?? 0), resultsKept: Int(replies[4].integer ?? 0),
             jobsPerSecond: rate, resultsByStatus: byStatus, audioSecondsRendered: Double(audioMilliseconds) / 1000,
-            audioInRedis: sampleAudio ? try AudioSample.read(keys, on: connection) : nil)
+            audioInRedis: sampleAudio ? try sampledAudio(keys, on: connection) : nil)
+    }
+
+    /// The audio sample, or nil when the Redis user may not SCAN (an ACL that allows only
+    /// the queue's own commands): the rest of the status does not need it.
+    static func sampledAudio(_ keys: QueueKeys, on connection: RedisConnection) throws(RedisError) -> AudioSample? {
+        do {
+            return try AudioSample.read(keys, on: connection)
+        } catch  where error.code == .noPermission {
+            return nil
+        }
     }
 
     static func milliseconds(of entryID: String?) -> Int64? {
