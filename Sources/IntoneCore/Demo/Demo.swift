@@ -153,7 +153,7 @@ public enum Demo {
         }
     }
 
-    /// Removes every key of the demo's queue, or says how to.
+    /// Removes every key of the demo's queue, unless it is to be kept (then says where it is).
     static func finish(_ keys: QueueKeys, keep: Bool, on connection: RedisConnection, print: (String) -> Void) throws {
         if keep {
             print("Kept the queue \(keys.queue) (--keep): its keys are \(keys.prefix)*")
