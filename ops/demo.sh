@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Quick start: installs what is missing, builds Intone, and runs `intone demo` on a private
-# redis-server (no Redis of your own needed). WAV files land in ./intone-demo/.
-# Extra arguments go to `intone demo` (for example --redis redis://host:6379).
+# redis-server (no Redis of your own needed). Audio files land in ./intone-demo/.
+# Extra arguments go to `intone demo`: with --redis redis://host:6379 it runs on a fresh
+# queue of its own (demo-<random>) and removes that queue's keys afterwards (--keep to
+# leave them); it never touches a queue it did not create.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -x /opt/swift/usr/bin/swift ]; then PATH="$PATH:/opt/swift/usr/bin"; fi

@@ -6,18 +6,22 @@ import Logging
     import Glibc
 #endif
 
-/// Connection and queue for the admin commands, with the worker's flags and variables.
-func openQueue(_ options: QueueOptions) throws -> (RedisConnection, QueueKeys, WorkerConfiguration) {
-    let configuration: WorkerConfiguration
+/// The admin commands' settings: the worker's flags and variables (`--redis`, `--queue`…).
+func queueConfiguration(_ options: QueueOptions) throws -> WorkerConfiguration {
     do {
-        configuration = try WorkerConfiguration(flags: options.flags, environment: Environment.all)
+        return try WorkerConfiguration(flags: options.flags, environment: Environment.all)
     } catch {
         throw fail(error.message)
     }
+}
+
+/// Connection and queue for the admin commands, with the worker's flags and variables.
+func openQueue(_ options: QueueOptions) throws -> (RedisConnection, QueueKeys, WorkerConfiguration) {
+    let configuration = try queueConfiguration(options)
     do {
         return (try RedisConnection(url: configuration.redisURL), configuration.keys, configuration)
     } catch {
-        throw fail(error.message)
+        throw redisFailure(error)
     }
 }
 
@@ -29,7 +33,13 @@ func loadVoices() throws -> VoiceCatalog {
     }
 }
 
-func redisFailure(_ error: RedisError) -> ExitCode { fail(error.message) }
+/// One line for the operator, never a raw error reply.
+func redisFailure(_ error: RedisError, key: String? = nil) -> ExitCode { fail(error.operatorMessage(key: key)) }
+
+/// Text from Redis or from the command line, safe on a terminal (`DisplayText`).
+func shown(_ text: String) -> String { DisplayText.escaped(text) }
+
+func shown(_ bytes: [UInt8]) -> String { DisplayText.escaped(bytes) }
 
 func iso8601(milliseconds: String?) -> String {
     guard let text = milliseconds, let ms = Int64(text) else { return "-" }
@@ -41,26 +51,89 @@ func iso8601(milliseconds: String?) -> String {
         "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
 }
 
+/// Writes text to standard output at once: a frame of `status --watch` read through a
+/// pipe must not wait in a buffer.
+func printNow(_ text: String) {
+    print(text)
+    fflush(nil)
+}
+
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a queue: backlog, pending, consumers, dead letters, throughput.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show a queue: backlog, pending, consumers, dead letters, throughput.",
+        discussion: "A queue with no key at all is reported as not existing (exit 1). With --watch, a Redis that goes away is waited for.")
 
     @OptionGroup var queueOptions: QueueOptions
     @Flag(help: "Refresh every two seconds until interrupted.") var watch = false
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func run() throws {
-        let (connection, keys, _) = try openQueue(queueOptions)
+        let configuration = try queueConfiguration(queueOptions)
+        let keys = configuration.keys
+        let onTerminal = isatty(STDOUT_FILENO) == 1
+        var connection: RedisConnection?
+        var checked = false
+        var backoffMilliseconds = 250
         repeat {
-            let status: QueueStatus
-            do { status = try QueueStatus.read(keys, on: connection) } catch { throw redisFailure(error) }
-            if json {
-                print(try status.json())
-            } else {
-                if watch { print("\u{1B}[H\u{1B}[2J", terminator: "") }
-                print(status.table())
+            do {
+                let open: RedisConnection
+                if let existing = connection {
+                    if existing.isBroken { try existing.reconnect() }
+                    open = existing
+                } else {
+                    open = try RedisConnection(url: configuration.redisURL)
+                    connection = open
+                }
+                if !checked {
+                    if case .unused = try queuePresence(keys, on: open) {
+                        throw fail(
+                            "queue '\(shown(keys.queue))' does not exist: no key starts with \(shown(keys.prefix)) (check --queue or INTONE_QUEUE)"
+                        )
+                    }
+                    checked = true
+                }
+                let status = try QueueStatus.read(keys, on: open)
+                backoffMilliseconds = 250
+                show(json ? try status.json() : status.table(), onTerminal: onTerminal)
+            } catch let error as RedisError {
+                guard watch, error.isTransient else { throw redisFailure(error) }
+                let reason = error.operatorMessage()
+                if json {
+                    show(QueueStatus.unreachableJSON(queue: keys.queue, detail: reason), onTerminal: onTerminal)
+                } else {
+                    show(
+                        "queue \(shown(keys.queue))\n\nredis unreachable, retrying in \(backoffMilliseconds) ms\n(\(reason))",
+                        onTerminal: onTerminal)
+                }
+                usleep(useconds_t(backoffMilliseconds * 1000))
+                backoffMilliseconds = min(backoffMilliseconds * 2, 5000)
+                continue
             }
             if watch { sleep(2) }
         } while watch
+    }
+
+    /// Whether the queue has keys; a Redis user that may not SCAN (ACL) is not asked.
+    func queuePresence(_ keys: QueueKeys, on connection: RedisConnection) throws(RedisError) -> QueueProbe.Presence {
+        do {
+            return try QueueProbe(keys: keys).presence(on: connection)
+        } catch  where error.code == .noPermission {
+            return .unknown(scanned: 0)
+        }
+    }
+
+    /// One frame: on a terminal the screen is cleared first; through a pipe, frames follow
+    /// one another (JSON: one object a line), each flushed at once.
+    func show(_ frame: String, onTerminal: Bool) {
+        if !watch || json {
+            printNow(frame)
+        } else if onTerminal {
+            printNow("\u{1B}[H\u{1B}[2J" + frame)
+        } else {
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            printNow(iso8601(milliseconds: String(Int(now.tv_sec) * 1000)) + "\n" + frame + "\n")
+        }
     }
 }
 
@@ -72,86 +145,139 @@ struct Dead: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List dead letters, oldest first.")
         @OptionGroup var queueOptions: QueueOptions
         @Option(help: "How many to list.") var count = 50
+        @Option(name: .customLong("error"), help: "Only letters with this error code (e.g. bad_parameter).") var errorCode: String?
 
         func run() throws {
             let (connection, keys, _) = try openQueue(queueOptions)
-            let letters: [DeadLetters.Letter]
+            let listing: DeadLetters.Listing
             let total: Int
             do {
                 let dead = DeadLetters(keys: keys)
-                letters = try dead.list(count: count, on: connection)
+                listing = try dead.list(count: count, error: errorCode, on: connection)
                 total = try dead.count(on: connection)
-            } catch { throw redisFailure(error) }
+            } catch { throw redisFailure(error, key: keys.dead) }
             print(
                 Table.render(
                     header: ["id", "job_id", "agent_id", "error", "failed_at"],
-                    rows: letters.map {
+                    rows: listing.letters.map {
                         [
-                            $0.id, $0.value("job_id") ?? $0.value("entry_id") ?? "", $0.value("agent_id") ?? "", $0.value("error") ?? "",
-                            iso8601(milliseconds: $0.value("failed_at")),
+                            shown($0.id), shown($0.bytes("job_id") ?? $0.bytes("entry_id") ?? []), shown($0.bytes("agent_id") ?? []),
+                            shown($0.bytes("error") ?? []), iso8601(milliseconds: $0.value("failed_at")),
                         ]
                     }))
-            print("\(letters.count) of \(total) dead letters")
+            if let errorCode {
+                print(
+                    "\(listing.letters.count) dead letters with error \(shown(errorCode)) among the \(listing.scanned) oldest of \(total)"
+                        + (listing.complete ? "" : " (stopped there; more may match)"))
+            } else {
+                print("\(listing.letters.count) of \(total) dead letters")
+            }
         }
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show every field of one dead letter.")
+        static let configuration = CommandConfiguration(abstract: "Show every field of one dead letter, by its id or its job's id.")
         @OptionGroup var queueOptions: QueueOptions
-        @Argument(help: "The dead letter's id (from `intone dead list`).") var id: String
+        @Argument(help: "The dead letter's entry id (from `intone dead list`), or a job_id (its newest letter).") var id: String
 
         func run() throws {
             let (connection, keys, _) = try openQueue(queueOptions)
-            let letter: DeadLetters.Letter?
-            do { letter = try DeadLetters(keys: keys).show(id, on: connection) } catch { throw redisFailure(error) }
-            guard let letter else { throw fail("no dead letter \(id) in \(keys.dead)") }
-            print(
-                Table.render(
-                    header: ["field", "value"],
-                    rows: letter.fields.map { [String(decoding: $0.name, as: UTF8.self), String(decoding: $0.value, as: UTF8.self)] }))
+            let dead = DeadLetters(keys: keys)
+            var letter: DeadLetters.Letter?
+            var note = ""
+            do {
+                letter = try dead.show(id, on: connection)
+                if letter == nil {
+                    let found = try dead.find(jobID: Array(id.utf8), on: connection)
+                    letter = found.letters.first
+                    if found.letters.count > 1 { note = " (the newest of \(found.letters.count) letters of this job)" }
+                    if letter == nil {
+                        throw fail(
+                            "no dead letter with the id or job_id '\(shown(id))' in \(shown(keys.dead))"
+                                + (found.complete ? "" : " (searched the newest \(found.scanned))"))
+                    }
+                }
+            } catch let error as RedisError { throw redisFailure(error, key: keys.dead) }
+            guard let letter else { return }
+            print("dead letter \(shown(letter.id))\(note)")
+            print(Table.render(header: ["field", "value"], rows: letter.fields.map { [shown($0.name), shown($0.value)] }))
         }
     }
 
     struct Retry: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Put dead letters back on the jobs stream; each is answered again.")
+            abstract: "Put dead letters back on the jobs stream; each is answered again.",
+            discussion: """
+                Each letter is retried once: it is deleted and its job added back (with its done marker and audio key \
+                deleted) in one step, only if it is still there; running the same retry again changes nothing.
+                """)
         @OptionGroup var queueOptions: QueueOptions
-        @Flag(help: "Retry every dead letter.") var all = false
-        @Argument(help: "Dead letter ids.") var ids: [String] = []
+        @Flag(help: "Retry every dead letter there is now.") var all = false
+        @Argument(help: "Dead letter entry ids, <ms>-<seq> (from `intone dead list`).") var ids: [String] = []
 
         func validate() throws {
             if all == !ids.isEmpty { throw ValidationError("give dead letter ids or --all, not both") }
         }
 
         func run() throws {
+            if let bad = ids.first(where: { !EntryID.isExact($0) }) { throw fail(EntryID.refusal(bad, of: "dead letter")) }
             let (connection, keys, _) = try openQueue(queueOptions)
             let dead = DeadLetters(keys: keys)
-            let retried: [String]
-            do { retried = all ? try dead.retryAll(on: connection) : try dead.retry(ids, on: connection) } catch {
-                throw redisFailure(error)
+            if all {
+                let retried: [String]
+                do { retried = try dead.retryAll(on: connection) } catch { throw redisFailure(error, key: keys.dead) }
+                print("retried \(retried.count) dead letters onto \(shown(keys.jobs))")
+                return
             }
-            let missing = ids.filter { !retried.contains($0) }
-            print("retried \(retried.count) dead letters onto \(keys.jobs)")
-            if !missing.isEmpty { throw fail("not dead letters: \(missing.joined(separator: " "))") }
+            let outcomes: [(id: String, outcome: DeadLetters.RetryOutcome)]
+            do { outcomes = try dead.retryLetters(ids, on: connection) } catch { throw redisFailure(error, key: keys.dead) }
+            var refused: [String] = []
+            var seen: Set<String> = []
+            for (id, outcome) in outcomes where seen.insert(id).inserted {
+                switch outcome {
+                case .retried(let entryID):
+                    print("retried \(shown(id)) onto \(shown(keys.jobs)) as \(shown(entryID))")
+                case .alreadyRetried:
+                    refused.append("\(shown(id)): already retried")
+                case .notFound:
+                    refused.append("\(shown(id)): already retried (or purged): it is not in \(shown(keys.dead))")
+                case .notExactID:
+                    refused.append(EntryID.refusal(id, of: "dead letter"))
+                }
+            }
+            for line in refused.dropLast() { LocalFiles.printError("intone: \(line)") }
+            if let last = refused.last { throw fail(last) }
         }
     }
 
     struct Purge: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete every dead letter of the queue.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete dead letters: the ones named, or every one of the queue (asks first).")
         @OptionGroup var queueOptions: QueueOptions
         @Flag(help: "Do not ask for confirmation.") var yes = false
+        @Argument(help: "Dead letter entry ids to delete; none: all of them.") var ids: [String] = []
 
         func run() throws {
+            if let bad = ids.first(where: { !EntryID.isExact($0) }) { throw fail(EntryID.refusal(bad, of: "dead letter")) }
             let (connection, keys, _) = try openQueue(queueOptions)
             let dead = DeadLetters(keys: keys)
+            if !ids.isEmpty {
+                let deleted: [String]
+                do { deleted = try dead.delete(ids, on: connection) } catch { throw redisFailure(error, key: keys.dead) }
+                for id in deleted { print("deleted dead letter \(shown(id))") }
+                let missing = ids.filter { !deleted.contains($0) }
+                if !missing.isEmpty { throw fail("not in \(shown(keys.dead)): \(missing.map(shown).joined(separator: " "))") }
+                return
+            }
             if !yes {
                 let count: Int
-                do { count = try dead.count(on: connection) } catch { throw redisFailure(error) }
-                print("Delete all \(count) dead letters in \(keys.dead)? Type yes to confirm: ", terminator: "")
+                do { count = try dead.count(on: connection) } catch { throw redisFailure(error, key: keys.dead) }
+                print("Delete all \(count) dead letters in \(shown(keys.dead))? Type yes to confirm: ", terminator: "")
+                fflush(nil)
                 guard readLine()?.lowercased() == "yes" else { throw fail("not purged (confirm with yes, or pass --yes)") }
             }
             let purged: Int
-            do { purged = try dead.purge(on: connection) } catch { throw redisFailure(error) }
+            do { purged = try dead.purge(on: connection) } catch { throw redisFailure(error, key: keys.dead) }
             print("purged \(purged) dead letters")
         }
     }
@@ -162,25 +288,47 @@ struct Agent: ParsableCommand {
         abstract: "Show or change an agent's voice settings.", subcommands: [Show.self, Set.self, Unset.self])
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "An agent's settings: stored, and in effect.")
+        static let configuration = CommandConfiguration(
+            abstract: "An agent's settings: as stored, and what the worker will use (a bad value falls back to its default).")
         @OptionGroup var queueOptions: QueueOptions
         @Argument(help: "The agent id.") var agent: String
 
         func run() throws {
             let (connection, keys, configuration) = try openQueue(queueOptions)
             let stored: [String: String]
-            do { stored = try AgentAdmin(keys: keys).stored(agent, on: connection) } catch { throw redisFailure(error) }
-            let effective = AgentSettings.parse(stored, defaultTTS: configuration.defaultTTS, catalog: nil).settings
-            let rows: [[String]] = [
-                ["tts", stored["tts"] ?? "", effective.tts.rawValue],
-                ["voice", stored["voice"] ?? "", effective.voice],
-                ["rate", stored["rate"] ?? "", "\(effective.rate)"],
-                ["pitch", stored["pitch"] ?? "", "\(effective.pitch)"],
-                ["keywords", stored["keywords"] ?? "", effective.keywords.joined(separator: ",")],
-                ["rate_limit", stored["rate_limit"] ?? "", (effective.rateLimit ?? configuration.agentRate).description],
-            ]
-            print("agent \(agent) (\(keys.agent(agent)))")
-            print(Table.render(header: ["field", "stored", "in effect"], rows: rows))
+            do { stored = try AgentAdmin(keys: keys).stored(agent, on: connection) } catch {
+                throw redisFailure(error, key: keys.agent(agent))
+            }
+            // The worker checks voices against espeak-ng's list; without it a voice is shown as stored.
+            var catalog: VoiceCatalog?
+            do { catalog = try SynthesizerPool.loadCatalog(executable: SynthesizerPool.currentExecutable()) } catch {
+                LocalFiles.printError("warning: cannot list espeak-ng voices (\(shown(error.message))); voices are not checked")
+            }
+            let effective = AgentAdmin.effective(
+                stored, defaultTTS: configuration.defaultTTS, defaultFormat: configuration.format, catalog: catalog)
+            let settings = effective.settings
+            func inEffect(_ name: String) -> String {
+                switch name {
+                case "tts": settings.tts.rawValue
+                case "voice": settings.voice
+                case "rate": "\(settings.rate)"
+                case "pitch": "\(settings.pitch)"
+                case "keywords": settings.keywords.joined(separator: ",")
+                case "rate_limit": (settings.rateLimit ?? configuration.agentRate).description
+                case "stream": settings.stream ? "on" : "off"
+                case AgentAdmin.formatField: effective.format.name
+                default: "?"
+                }
+            }
+            print("agent \(shown(agent)) (\(shown(keys.agent(agent))))")
+            print(
+                Table.render(
+                    header: ["field", "stored", "in effect"],
+                    rows: AgentAdmin.fieldNames.map { [$0, shown(stored[$0] ?? ""), shown(inEffect($0))] }))
+            for problem in effective.problems { print("warning: \(problem); the worker uses the default") }
+            for name in effective.unknownFields {
+                print("warning: unknown field '\(shown(name))' = '\(shown(stored[name] ?? ""))' is ignored by the worker")
+            }
         }
     }
 
@@ -194,24 +342,32 @@ struct Agent: ParsableCommand {
         @Option(help: "0 to 99.") var pitch: String?
         @Option(help: "Comma-separated keywords for tts=keywords.") var keywords: String?
         @Option(help: "The agent's bucket, \"N/s burst B\".") var rateLimit: String?
+        @Option(help: "Audio format of the agent's replies (wav, ulaw_8000, opus, mp3_22050_32…).") var format: String?
+        @Option(help: "Stream the agent's replies as chunks: on or off.") var stream: String?
 
         func run() throws {
-            var values: [AgentAdmin.Field: String] = [:]
-            values[.tts] = tts
-            values[.voice] = voice
-            values[.rate] = rate
-            values[.pitch] = pitch
-            values[.keywords] = keywords
-            values[.rateLimit] = rateLimit
-            guard !values.isEmpty else { throw fail("nothing to set: give --tts, --voice, --rate, --pitch, --keywords or --rate-limit") }
+            var values: [String: String] = [:]
+            values["tts"] = tts
+            values["voice"] = voice
+            values["rate"] = rate
+            values["pitch"] = pitch
+            values["keywords"] = keywords
+            values["rate_limit"] = rateLimit
+            values[AgentAdmin.formatField] = format
+            values["stream"] = stream
+            guard !values.isEmpty else {
+                throw fail("nothing to set: give --tts, --voice, --rate, --pitch, --keywords, --rate-limit, --format or --stream")
+            }
             let catalog = voice == nil ? nil : try loadVoices()
-            let clean: [AgentAdmin.Field: String]
-            do { clean = try AgentAdmin.validate(values, catalog: catalog) } catch { throw fail(error.message) }
+            let clean: [String: String]
+            do { clean = try AgentAdmin.validate(named: values, catalog: catalog) } catch { throw fail(error.message) }
             let (connection, keys, _) = try openQueue(queueOptions)
-            do { try AgentAdmin(keys: keys).set(agent, clean, on: connection) } catch { throw redisFailure(error) }
+            do { try AgentAdmin(keys: keys).set(agent, named: clean, on: connection) } catch {
+                throw redisFailure(error, key: keys.agent(agent))
+            }
             print(
-                "set " + clean.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: " ")
-                    + " on \(keys.agent(agent))")
+                "set " + clean.sorted { $0.key < $1.key }.map { "\($0.key)=\(shown($0.value))" }.joined(separator: " ")
+                    + " on \(shown(keys.agent(agent)))")
         }
     }
 
@@ -219,48 +375,70 @@ struct Agent: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove settings (all of them when no field is named).")
         @OptionGroup var queueOptions: QueueOptions
         @Argument(help: "The agent id.") var agent: String
-        @Argument(help: "Fields: tts, voice, rate, pitch, keywords, rate_limit.") var fields: [String] = []
+        @Argument(help: "Fields: tts, voice, rate, pitch, keywords, rate_limit, stream, format.") var fields: [String] = []
 
         func run() throws {
-            var parsed: [AgentAdmin.Field] = []
-            for name in fields {
-                guard let field = AgentAdmin.Field(rawValue: name) else {
-                    throw fail("unknown field '\(name)' (tts, voice, rate, pitch, keywords, rate_limit)")
-                }
-                parsed.append(field)
+            for name in fields where !AgentAdmin.fieldNames.contains(name) {
+                throw fail("unknown field '\(shown(name))' (\(AgentAdmin.fieldNames.joined(separator: ", ")))")
             }
             let (connection, keys, _) = try openQueue(queueOptions)
-            do { try AgentAdmin(keys: keys).unset(agent, parsed, on: connection) } catch { throw redisFailure(error) }
-            print(parsed.isEmpty ? "removed all settings of \(agent)" : "removed \(fields.joined(separator: ", ")) of \(agent)")
+            do { try AgentAdmin(keys: keys).unset(agent, named: fields, on: connection) } catch {
+                throw redisFailure(error, key: keys.agent(agent))
+            }
+            print(
+                fields.isEmpty ? "removed all settings of \(shown(agent))" : "removed \(fields.joined(separator: ", ")) of \(shown(agent))")
         }
     }
 }
 
 struct Audio: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write a job's audio to a WAV file.")
+    static let configuration = CommandConfiguration(
+        abstract: "Write a job's audio to a file, or say why there is none.",
+        discussion: """
+            The file is named after the job id (letters, digits, '.', '_' and '-' only) with the extension of the audio's \
+            format (wav, ulaw, opus, mp3…); a streamed reply's chunks are put together. An existing file is not replaced \
+            without --force.
+            """)
     @OptionGroup var queueOptions: QueueOptions
     @Argument(help: "The job id.") var jobId: String
-    @Option(name: .shortAndLong, help: "Output file (default: JOB_ID.wav; - for standard output).") var output: String?
+    @Option(name: .shortAndLong, help: "Output file (default: JOB_ID.<format>; - for standard output).") var output: String?
+    @Flag(help: "Replace the output file if it exists.") var force = false
 
     func run() throws {
         let (connection, keys, configuration) = try openQueue(queueOptions)
         let outcome: AudioExport.Outcome
-        do { outcome = try AudioExport(keys: keys).fetch(jobID: jobId, on: connection) } catch { throw redisFailure(error) }
+        do { outcome = try AudioExport(keys: keys).fetch(jobID: jobId, on: connection) } catch {
+            throw redisFailure(error, key: keys.audio(jobID: jobId))
+        }
         switch outcome {
-        case .audio(let bytes):
-            let path = output ?? "\(jobId).wav"
+        case .audio(let audio):
+            let path = output ?? AudioExport.fileName(jobID: ByteString(jobId), fileExtension: audio.fileExtension)
             if path == "-" {
-                _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+                var offset = 0
+                while offset < audio.bytes.count {
+                    let written = audio.bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+                    if written < 0 && errno == EINTR { continue }
+                    guard written > 0 else { throw fail("cannot write to standard output: \(String(cString: strerror(errno)))") }
+                    offset += written
+                }
                 return
             }
-            do { try LocalFiles.write(bytes, to: path) } catch { throw fail(error.description) }
-            print("wrote \(bytes.count) bytes to \(path)")
+            do { try AudioExport.write(audio.bytes, to: path, overwrite: force) } catch { throw fail(error.description) }
+            let format = audio.formatName.map(shown) ?? "unknown format"
+            let how = audio.streamed ? ", streamed in \(audio.chunks) chunks" : ""
+            print("wrote \(audio.bytes.count) bytes (\(format)\(how)) to \(shown(path))")
+            if audio.chunksAreFiles && audio.fileExtension == "flac" {
+                LocalFiles.printError(
+                    "note: each chunk of a streamed FLAC reply is a whole FLAC file; the file holds them one after another")
+            }
         case .expired:
-            throw fail("the audio of job \(jobId) has expired (audio is kept for \(configuration.audioTTLSeconds) s, --audio-ttl-s)")
+            throw fail("the audio of job \(shown(jobId)) has expired (audio is kept for \(configuration.audioTTLSeconds) s, --audio-ttl-s)")
         case .notSpoken(let status, let detail):
-            throw fail("job \(jobId) was not spoken: its result is \(status)" + (detail.isEmpty ? "" : " (\(detail))"))
+            throw fail("job \(shown(jobId)) was not spoken: its result is \(shown(status))" + (detail.isEmpty ? "" : " (\(shown(detail)))"))
+        case .stillStreaming(let chunks):
+            throw fail("the audio of job \(shown(jobId)) is still being streamed (\(chunks) chunks so far); try again when it is finished")
         case .unknown:
-            throw fail("no job \(jobId) has a result in \(keys.prefix)…; it may not be finished yet, or is unknown")
+            throw fail("no job \(shown(jobId)) has a result in \(shown(keys.prefix))…; it may not be finished yet, or is unknown")
         }
     }
 }
@@ -309,7 +487,8 @@ struct BenchCommand: ParsableCommand {
                 if commands {
                     print(
                         "\(workload.rawValue): Redis µs/job by command: "
-                            + row.commandMicrosecondsPerJob.filter { $0.1 >= 0.01 }.map { "\($0.0) \((($0.1) * 100).rounded() / 100)" }.joined(
+                            + row.commandMicrosecondsPerJob.filter { $0.1 >= 0.01 }.map { "\($0.0) \((($0.1) * 100).rounded() / 100)" }
+                            .joined(
                                 separator: ", "))
                 }
             } catch {

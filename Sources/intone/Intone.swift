@@ -175,7 +175,11 @@ struct Work: AsyncParsableCommand {
 
 struct Enqueue: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Put one agent reply on the jobs stream and print its job id, or many from a JSONL file.")
+        abstract: "Put one agent reply on the jobs stream and print its job id, or many from a JSONL file.",
+        discussion: """
+            A job is checked as the worker checks it before it is sent, the same way for one job and for each line of a \
+            file: one the worker would refuse is refused here with the worker's error code and message.
+            """)
 
     @OptionGroup var queueOptions: QueueOptions
     @Option(help: "A file of jobs, one JSON object a line with the contract's fields (- for standard input).") var file: String?
@@ -183,8 +187,10 @@ struct Enqueue: ParsableCommand {
     @Option(help: "The user the reply is for.") var user: String?
     @Option(help: "The user's message the reply answers (used by keyword triggers).") var prompt: String?
     @Option(help: "espeak-ng voice, overriding the agent's.") var voice: String?
-    @Option(help: "Words per minute, 80 to 450.") var rate: Int?
-    @Option(help: "Pitch, 0 to 99.") var pitch: Int?
+    @Option(help: "Words per minute, 80 to 450.") var rate: String?
+    @Option(help: "Pitch, 0 to 99.") var pitch: String?
+    @Option(help: "Audio format (wav, ulaw_8000, opus, mp3_22050_32…), overriding the agent's.") var format: String?
+    @Flag(help: "Stream the audio as chunks (field stream 1).") var stream = false
     @Option(help: "Idempotency key (default: the entry id).") var jobId: String?
     @Option(help: "Result stream for this job, a key of the same queue.") var replyTo: String?
     @Option(help: "Milliseconds from now after which the job is not rendered.") var expiresInMs: Int?
@@ -215,47 +221,57 @@ struct Enqueue: ParsableCommand {
         if let jobId { fields.insert(("job_id", jobId), at: 0) }
         if let prompt { fields.append(("prompt", prompt)) }
         if let voice { fields.append(("voice", voice)) }
-        if let rate { fields.append(("rate", String(rate))) }
-        if let pitch { fields.append(("pitch", String(pitch))) }
+        if let rate { fields.append(("rate", rate)) }
+        if let pitch { fields.append(("pitch", pitch)) }
+        if let format { fields.append(("format", format)) }
+        if stream { fields.append(("stream", "1")) }
         if let replyTo { fields.append(("reply_to", replyTo)) }
         if let expiresInMs {
             var now = timespec()
             clock_gettime(CLOCK_REALTIME, &now)
             fields.append(("expires_at", String(Int(now.tv_sec) * 1000 + Int(now.tv_nsec) / 1_000_000 + expiresInMs)))
         }
+        // The voices are listed (a child process) only when a voice is asked for.
+        let check = EnqueueCheck(
+            keys: configuration.keys, maxTextBytes: configuration.maxTextBytes, catalog: voice == nil ? nil : try loadVoices())
+        if let failure = check.problem(fields) { throw fail(EnqueueCheck.describe(failure)) }
         do {
             let connection = try RedisConnection(url: configuration.redisURL)
             let id = try JobProducer(keys: configuration.keys).enqueue(fields, on: connection)
-            print(jobId ?? id)
+            print(DisplayText.escaped(jobId ?? id))
         } catch {
-            throw fail(error.message)
+            throw fail(error.operatorMessage(key: configuration.keys.jobs))
         }
     }
 }
 
 extension Enqueue {
     func enqueueFile(_ path: String, configuration: WorkerConfiguration) throws {
-        let text: String
+        let bytes: [UInt8]
         if path == "-" {
             var lines: [String] = []
             while let line = readLine(strippingNewline: false) { lines.append(line) }
-            text = lines.joined()
+            bytes = Array(lines.joined().utf8)
         } else {
-            guard let bytes = LocalFiles.read(path) else { throw fail("cannot read \(path): \(String(cString: strerror(errno)))") }
-            text = String(decoding: bytes, as: UTF8.self)
+            guard let read = LocalFiles.read(path) else {
+                throw fail("cannot read \(DisplayText.escaped(path)): \(String(cString: strerror(errno)))")
+            }
+            bytes = read
         }
-        let parsed = BulkEnqueue(keys: configuration.keys, maxTextBytes: configuration.maxTextBytes, catalog: try loadVoices()).parse(text)
+        let parsed = BulkEnqueue(keys: configuration.keys, maxTextBytes: configuration.maxTextBytes, catalog: try loadVoices()).parse(bytes)
         for problem in parsed.problems {
             LocalFiles.printError("line \(problem.line): \(problem.message) (skipped)")
         }
         let connection: RedisConnection
-        do { connection = try RedisConnection(url: configuration.redisURL) } catch { throw fail(error.message) }
+        do { connection = try RedisConnection(url: configuration.redisURL) } catch { throw fail(error.operatorMessage()) }
         let producer = JobProducer(keys: configuration.keys)
         let showProgress = isatty(STDERR_FILENO) == 1
         var done = 0
         for start in stride(from: 0, to: parsed.jobs.count, by: 500) {
             let chunk = Array(parsed.jobs[start..<min(start + 500, parsed.jobs.count)])
-            do { _ = try producer.enqueue(batch: chunk, on: connection) } catch { throw fail("after \(done) jobs: \(error.message)") }
+            do { _ = try producer.enqueue(batch: chunk, on: connection) } catch {
+                throw fail("after \(done) jobs: \(error.operatorMessage(key: configuration.keys.jobs))")
+            }
             done += chunk.count
             if showProgress {
                 let width = 30
@@ -274,12 +290,17 @@ extension Enqueue {
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run sample agent replies through a worker and write the WAVs to ./intone-demo/.",
-        discussion: "Without --redis or INTONE_REDIS_URL it starts a private redis-server on a Unix socket and removes it afterwards.")
+        abstract: "Run sample agent replies through a worker and write their audio to ./intone-demo/.",
+        discussion: """
+            Without --redis or INTONE_REDIS_URL it starts a private redis-server on a Unix socket and removes it afterwards. \
+            With a Redis of yours it uses a fresh queue, demo-<random>, and removes that queue's keys when done (unless \
+            --keep); a queue given with --queue must have no keys at all: the demo never touches a queue it did not create.
+            """)
 
     @Option(help: "Use this Redis instead of a private one (env INTONE_REDIS_URL).") var redis: String?
-    @Option(help: "Queue name for the demo's jobs.") var queue = "demo"
-    @Option(help: "Where the WAV files go.") var output = "intone-demo"
+    @Option(help: "Queue name for the demo's jobs; it must not exist yet (default: a fresh demo-<random>).") var queue: String?
+    @Option(help: "Where the audio files go.") var output = "intone-demo"
+    @Flag(help: "Keep the demo's queue in Redis afterwards.") var keep = false
     @OptionGroup var logOptions: LogOptions
 
     func run() throws {
@@ -290,9 +311,13 @@ struct Demo: ParsableCommand {
         }
         do {
             _ = try IntoneCore.Demo.run(
-                .init(redisURL: url, queue: queue, outputDirectory: output, synthesizerExecutable: SynthesizerPool.currentExecutable()),
+                .init(
+                    redisURL: url, queue: queue, outputDirectory: output, synthesizerExecutable: SynthesizerPool.currentExecutable(),
+                    keep: keep),
                 logger: Logger(label: "intone.demo"),
                 print: { print($0) })
+        } catch let error as RedisError {
+            throw fail(error.operatorMessage())
         } catch {
             throw fail("\(error)")
         }

@@ -38,6 +38,29 @@ import Testing
         #expect(status.table().contains("dead letters"))
     }
 
+    @Test func statusSamplesTheAudioBytesInRedisPerFormat() throws {
+        let keys = try uniqueQueue()
+        let connection = try TestRedis.connect()
+        let wav = Array("RIFF\u{0}\u{0}\u{0}\u{0}WAVEfmt ".utf8) + [UInt8](repeating: 1, count: 100)
+        try connection.command("SET", .string(keys.audio(jobID: "w1")), .bytes(wav))
+        try connection.command("SET", .string(keys.audio(jobID: "w2")), .bytes(wav))
+        try connection.command("SET", .string(keys.audio(jobID: "o1")), .bytes(Array("OggS".utf8) + [UInt8](repeating: 2, count: 60)))
+        try connection.command("SET", .string(keys.audio(jobID: "u1")), .bytes([UInt8](repeating: 0x7F, count: 80)))
+        try connection.command("XADD", .string(keys.audio(jobID: "s1")), "0-1", "seq", "0", "data", "abc")
+        let sample = try AudioSample.read(keys, on: connection)
+        func format(_ name: String) -> AudioSample.Format? { sample.formats.first { $0.format == name } }
+        #expect(format("wav")?.keys == 2 && format("wav")?.bytes == 2 * wav.count)
+        #expect(format("opus")?.keys == 1 && format("opus")?.bytes == 64)
+        #expect(format("raw")?.keys == 1 && format("raw")?.bytes == 80)
+        #expect(format("streamed")?.keys == 1 && (format("streamed")?.bytes ?? 0) > 0)
+        #expect(sample.keysSampled == 5)
+        let status = try QueueStatus.read(keys, on: connection)
+        #expect(status.table().contains("audio in Redis ("), "\(status.table())")
+        let bounded = try AudioSample.read(keys, scanCalls: 1, maxKeys: 2, on: connection)
+        #expect(bounded.keysSampled <= 2 && !bounded.complete)
+        #expect(bounded.line.contains("sampled"))
+    }
+
     @Test func deadLettersRetryIsAnsweredAgainAndPurgeEmpties() async throws {
         let keys = try uniqueQueue()
         let connection = try TestRedis.connect()
@@ -109,11 +132,12 @@ import Testing
         try await waitForEntries(keys.results, count: 2, on: connection)
         try await worker.stop()
         let export = AudioExport(keys: keys)
-        guard case .audio(let bytes) = try export.fetch(jobID: "spoken", on: connection) else {
+        guard case .audio(let audio) = try export.fetch(jobID: "spoken", on: connection) else {
             Issue.record("no audio")
             return
         }
-        #expect(try WAVCodec.decode(bytes).isPCM16WAV)
+        #expect(try WAVCodec.decode(audio.bytes).isPCM16WAV)
+        #expect(audio.formatName == "wav" && audio.fileExtension == "wav" && !audio.streamed)
         guard case .notSpoken("text_only", "agent_disabled") = try export.fetch(jobID: "silent", on: connection) else {
             Issue.record("expected not spoken")
             return

@@ -13,7 +13,7 @@ public struct BulkEnqueue {
         public var problems: [Problem] = []
     }
 
-    let validation: JobValidation
+    let check: EnqueueCheck
 
     /// A field's value: a string, or a number written as one.
     struct Scalar: Decodable {
@@ -32,14 +32,20 @@ public struct BulkEnqueue {
     }
 
     public init(keys: QueueKeys, maxTextBytes: Int, catalog: VoiceCatalog?) {
-        validation = JobValidation(maxTextBytes: maxTextBytes, keys: keys, catalog: catalog)
+        check = EnqueueCheck(keys: keys, maxTextBytes: maxTextBytes, catalog: catalog)
     }
 
     /// Parses and checks every line first; nothing is sent for a file that does not parse.
     public func parse(_ text: String) -> Parsed {
+        parse(Array(text.utf8))
+    }
+
+    /// Lines end with LF or CRLF. (Split as bytes: in a Swift `String`, CR LF is one
+    /// character, so splitting on "\n" would keep a CRLF file as one line.)
+    public func parse(_ bytes: [UInt8]) -> Parsed {
         var parsed = Parsed()
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.trimmed
+        for (index, rawLine) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            let line = String(decoding: rawLine, as: UTF8.self).trimmed
             if line.isEmpty { continue }
             let number = index + 1
             let object: [String: Scalar]
@@ -47,17 +53,16 @@ public struct BulkEnqueue {
                 object = try JSONDecoder().decode([String: Scalar].self, from: Data(line.utf8))
             } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
                 parsed.problems.append(
-                    Problem(line: number, message: "'\(context.codingPath[0].stringValue)' must be a string or a number"))
+                    Problem(
+                        line: number, message: "'\(DisplayText.escaped(context.codingPath[0].stringValue))' must be a string or a number"))
                 continue
             } catch {
                 parsed.problems.append(Problem(line: number, message: "not a JSON object of strings and numbers"))
                 continue
             }
-            let fields = object.keys.sorted().map { ($0, object[$0]!.text) }
-            // Checked exactly as the worker will check it (the entry id is not known yet).
-            let job = Job(entryID: "0-0", fields: fields.map { Job.Field($0.0, $0.1) })
-            if case .failure(let failure) = validation.validate(job) {
-                parsed.problems.append(Problem(line: number, message: "\(failure.code.rawValue): \(failure.message)"))
+            let fields = object.sorted { $0.key < $1.key }.map { ($0.key, $0.value.text) }
+            if let failure = check.problem(fields) {
+                parsed.problems.append(Problem(line: number, message: EnqueueCheck.describe(failure)))
                 continue
             }
             parsed.jobs.append(fields)

@@ -22,8 +22,14 @@ public struct QueueStatus: Codable, Sendable {
     public var jobsPerSecond: Double
     public var resultsByStatus: [String: Int]
     public var audioSecondsRendered: Double
+    /// Audio bytes in Redis per format, from a bounded sample of the audio keys.
+    public var audioInRedis: AudioSample?
 
-    public static func read(_ keys: QueueKeys, on connection: RedisConnection) throws(RedisError) -> QueueStatus {
+    /// The queue in one round trip, and with `sampleAudio` a bounded sample of its audio
+    /// keys (`AudioSample`: a few more).
+    public static func read(_ keys: QueueKeys, sampleAudio: Bool = true, on connection: RedisConnection) throws(RedisError)
+        -> QueueStatus
+    {
         var commands = RedisCommands()
         commands.append("XLEN", .string(keys.jobs))
         commands.append("XPENDING", .string(keys.jobs), .string(QueueKeys.group))
@@ -67,7 +73,18 @@ public struct QueueStatus: Codable, Sendable {
         return QueueStatus(
             queue: keys.queue, streamLength: length, lag: max(0, length - pending), pending: pending, oldestPendingAgeSeconds: oldestAge,
             consumers: consumers, deadLetters: Int(replies[3].integer ?? 0), resultsKept: Int(replies[4].integer ?? 0),
-            jobsPerSecond: rate, resultsByStatus: byStatus, audioSecondsRendered: Double(audioMilliseconds) / 1000)
+            jobsPerSecond: rate, resultsByStatus: byStatus, audioSecondsRendered: Double(audioMilliseconds) / 1000,
+            audioInRedis: sampleAudio ? try sampledAudio(keys, on: connection) : nil)
+    }
+
+    /// The audio sample, or nil when the Redis user may not SCAN (an ACL that allows only
+    /// the queue's own commands): the rest of the status does not need it.
+    static func sampledAudio(_ keys: QueueKeys, on connection: RedisConnection) throws(RedisError) -> AudioSample? {
+        do {
+            return try AudioSample.read(keys, on: connection)
+        } catch  where error.code == .noPermission {
+            return nil
+        }
     }
 
     static func milliseconds(of entryID: String?) -> Int64? {
@@ -77,7 +94,7 @@ public struct QueueStatus: Codable, Sendable {
     /// The readable form.
     public func table() -> String {
         var lines = [
-            "queue \(queue)",
+            "queue \(DisplayText.escaped(queue))",
             "",
             Table.render(
                 header: [
@@ -95,6 +112,7 @@ public struct QueueStatus: Codable, Sendable {
         let statuses = ["ok", "text_only", "rate_limited", "expired", "failed"]
         lines.append(
             "results so far: " + statuses.map { "\($0) \(resultsByStatus[$0] ?? 0)" }.joined(separator: ", "))
+        if let audioInRedis { lines.append(audioInRedis.line) }
         lines.append("")
         if consumers.isEmpty {
             lines.append("no consumers (no worker has read this queue yet)")
@@ -102,7 +120,9 @@ public struct QueueStatus: Codable, Sendable {
             lines.append(
                 Table.render(
                     header: ["consumer", "pending", "idle"],
-                    rows: consumers.map { [$0.name, "\($0.pending)", Self.duration(Double($0.idleMilliseconds) / 1000)] }))
+                    rows: consumers.map {
+                        [DisplayText.escaped($0.name), "\($0.pending)", Self.duration(Double($0.idleMilliseconds) / 1000)]
+                    }))
         }
         return lines.joined(separator: "\n")
     }
@@ -111,6 +131,13 @@ public struct QueueStatus: Codable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// The JSON line `intone status --watch --json` prints while Redis cannot be reached.
+    public static func unreachableJSON(queue: String, detail: String) -> String {
+        let line = ["queue": queue, "error": "redis unreachable, retrying", "detail": detail]
+        let data = (try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func duration(_ seconds: Double) -> String {

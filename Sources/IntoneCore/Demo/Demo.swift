@@ -9,16 +9,25 @@ public enum Demo {
     public struct Options: Sendable {
         /// nil starts a private redis-server (the embedded default).
         public var redisURL: RedisURL?
-        public var queue: String
+        /// A queue name that must have no keys yet; nil makes a fresh one, `demo-<random>`.
+        public var queue: String?
         public var outputDirectory: String
         public var synthesizerExecutable: String
+        /// Leave the demo's queue in Redis afterwards (by default every key of it is removed).
+        public var keep: Bool
 
-        public init(redisURL: RedisURL?, queue: String, outputDirectory: String, synthesizerExecutable: String) {
+        public init(redisURL: RedisURL?, queue: String?, outputDirectory: String, synthesizerExecutable: String, keep: Bool = false) {
             self.redisURL = redisURL
             self.queue = queue
             self.outputDirectory = outputDirectory
             self.synthesizerExecutable = synthesizerExecutable
+            self.keep = keep
         }
+    }
+
+    /// Why the demo did not run: one line for the operator.
+    public struct Refusal: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// One row of the table the demo prints.
@@ -26,6 +35,9 @@ public enum Demo {
         public var jobID: String
         public var agent: String
         public var status: String
+        /// The result's `format` and `content_type` (`wav`, `audio/wav` when it has none).
+        public var format: String
+        public var contentType: String
         public var detail: String
         public var audioSeconds: String
         public var milliseconds: String
@@ -75,6 +87,20 @@ public enum Demo {
             "bad-rate",
             [("agent_id", "support-bot"), ("user_id", "u-1007"), ("text", "A producer asked for an impossible rate."), ("rate", "9000")]
         ),
+        (
+            "telephony",
+            [
+                ("agent_id", "support-bot"), ("user_id", "u-1009"),
+                ("text", "Thanks for calling. Your order has shipped and will arrive on Thursday."), ("format", "ulaw_8000"),
+            ]
+        ),
+        (
+            "browser",
+            [
+                ("agent_id", "support-bot"), ("user_id", "u-1010"), ("text", "Here is your answer, ready to play in the browser."),
+                ("format", "opus"),
+            ]
+        ),
         ("engine-crash", [("agent_id", "support-bot"), ("user_id", "u-1008"), ("text", String(repeating: "a . ", count: 100))]),
         ("greeting", [("agent_id", "support-bot"), ("user_id", "u-1001"), ("text", "The same job_id again: it gets no second result.")]),
     ]
@@ -84,11 +110,64 @@ public enum Demo {
         defer { server?.stop() }
         let url = options.redisURL ?? server!.url
         print(server == nil ? "Using Redis at \(url)" : "Started a private redis-server at \(url)")
-        let keys = try QueueKeys(queue: options.queue)
         let connection = try RedisConnection(url: url)
-        // A fresh queue each run, so the table shows this run only.
-        try connection.command(["DEL", .string(keys.jobs), .string(keys.results), .string(keys.dead)])
-        for sample in Set(samples.map(\.0)) { try connection.command("DEL", .string(keys.done(jobID: "demo-" + sample))) }
+        let keys = try queue(options.queue, on: connection)
+        do {
+            let rows = try run(options, keys: keys, url: url, connection: connection, logger: logger, print: print)
+            try finish(keys, keep: options.keep, on: connection, print: print)
+            return rows
+        } catch {
+            // Whatever went wrong, the demo's queue does not stay behind (unless asked).
+            try? finish(keys, keep: options.keep, on: connection, print: print)
+            throw error
+        }
+    }
+
+    /// The demo's queue: the one named, if it has no key at all, or a fresh `demo-<random>`.
+    /// The demo writes agents' settings and deletes what it made: it must never run on a
+    /// queue someone uses.
+    static func queue(_ name: String?, on connection: RedisConnection) throws -> QueueKeys {
+        guard let name else {
+            for _ in 0..<5 {
+                let hex = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+                let keys = try QueueKeys(queue: "demo-" + String(repeating: "0", count: 8 - hex.count) + hex)
+                if case .used = try QueueProbe(keys: keys).presence(scanCalls: 1, on: connection) { continue }
+                return keys
+            }
+            throw Refusal(description: "could not find an unused queue name demo-<random>")
+        }
+        let keys = try QueueKeys(queue: name)
+        switch try QueueProbe(keys: keys).presence(on: connection) {
+        case .unused:
+            return keys
+        case .used(let example):
+            throw Refusal(
+                description:
+                    "queue '\(DisplayText.escaped(name))' is in use (it has \(DisplayText.escaped(example))); the demo runs only on a queue of its own: leave out --queue for a fresh one"
+            )
+        case .unknown(let scanned):
+            throw Refusal(
+                description:
+                    "cannot tell whether queue '\(DisplayText.escaped(name))' is unused (looked at \(scanned) keys of a larger database); leave out --queue for a fresh one"
+            )
+        }
+    }
+
+    /// Removes every key of the demo's queue, unless it is to be kept (then says where it is).
+    static func finish(_ keys: QueueKeys, keep: Bool, on connection: RedisConnection, print: (String) -> Void) throws {
+        if keep {
+            print("Kept the queue \(keys.queue) (--keep): its keys are \(keys.prefix)*")
+            return
+        }
+        let removed = try QueueProbe(keys: keys).removeAll(on: connection)
+        print(
+            "Removed the demo's queue \(keys.queue) (\(removed.removed) keys)"
+                + (removed.complete ? "" : "; some keys may remain, and expire by themselves"))
+    }
+
+    static func run(
+        _ options: Options, keys: QueueKeys, url: RedisURL, connection: RedisConnection, logger: Logger, print: (String) -> Void
+    ) throws -> [Row] {
         try connection.command("HSET", .string(keys.agent("quiet-bot")), "tts", "off")
         try connection.command("HSET", .string(keys.agent("berlin-bot")), "voice", "de")
         try connection.command("HSET", .string(keys.agent("digest-bot")), "tts", "keywords", "keywords", "read aloud, speak")
@@ -100,7 +179,7 @@ public enum Demo {
         print("Enqueued \(samples.count) jobs (\(distinct) distinct job ids) on \(keys.jobs)")
 
         var configuration = try WorkerConfiguration(
-            flags: ["queue": options.queue, "consumer": "demo-worker", "block-ms": "200", "synthesizers": "2"],
+            flags: ["queue": keys.queue, "consumer": "demo-worker", "block-ms": "200", "synthesizers": "2"],
             environment: [:])
         configuration.redisURL = url
         let worker = Worker(
@@ -119,6 +198,7 @@ public enum Demo {
         try thread.joinBlocking()
 
         mkdir(options.outputDirectory, 0o755)
+        let export = AudioExport(keys: keys)
         var rows: [Row] = []
         let entries = try connection.command("XRANGE", .string(keys.results), "-", "+").array ?? []
         for entry in entries {
@@ -128,23 +208,37 @@ public enum Demo {
             let jobID = fields["job_id"] ?? "?"
             var detail = fields["reason"] ?? fields["error"] ?? fields["limit"] ?? ""
             var seconds = ""
-            if fields["status"] == "ok", let key = fields["audio_key"], let audio = try connection.command("GET", .string(key)).bytes {
-                let path = "\(options.outputDirectory)/\(jobID).wav"
-                try LocalFiles.write(audio, to: path)
-                detail = path
-                seconds = String(twoDecimals((Double(fields["duration_ms"] ?? "0") ?? 0) / 1000))
+            // A result without content_type is version 1's: WAV.
+            let format = fields["content_type"] == nil ? "wav" : fields["format"] ?? "wav"
+            let contentType = fields["content_type"] ?? "audio/wav"
+            if fields["status"] == "ok", let key = fields["audio_key"] {
+                var audio: [UInt8]?
+                switch try export.audio(at: ByteString(key), on: connection) {
+                case .bytes(let bytes), .chunks(let bytes, _): audio = bytes
+                default: audio = nil
+                }
+                if var audio {
+                    let fileExtension =
+                        (try? AudioFormat(parsing: format))?.fileExtension ?? AudioExport.codec(prefixOf: format)?.rawValue ?? "raw"
+                    if fields["streamed"] == "1", fileExtension == "wav" { AudioExport.fixStreamedWAVSizes(&audio) }
+                    let path = "\(options.outputDirectory)/" + AudioExport.fileName(jobID: ByteString(jobID), fileExtension: fileExtension)
+                    try AudioExport.write(audio, to: path, overwrite: true)
+                    detail = path
+                    seconds = String(twoDecimals((Double(fields["duration_ms"] ?? "0") ?? 0) / 1000))
+                }
             }
             rows.append(
                 Row(
-                    jobID: jobID, agent: fields["agent_id"] ?? "", status: fields["status"] ?? "", detail: detail, audioSeconds: seconds,
-                    milliseconds: fields["elapsed_ms"] ?? ""))
+                    jobID: jobID, agent: fields["agent_id"] ?? "", status: fields["status"] ?? "",
+                    format: fields["status"] == "ok" ? format : "", contentType: fields["status"] == "ok" ? contentType : "",
+                    detail: detail, audioSeconds: seconds, milliseconds: fields["elapsed_ms"] ?? ""))
         }
         let dead = try connection.command("XLEN", .string(keys.dead)).integer ?? 0
         print("")
         print(table(rows))
         print("")
         print(
-            "\(rows.count) results for \(samples.count) jobs (one job_id was enqueued twice), \(dead) dead letters; WAV files in \(options.outputDirectory)/"
+            "\(rows.count) results for \(samples.count) jobs (one job_id was enqueued twice), \(dead) dead letters; audio files in \(options.outputDirectory)/"
         )
         print("The worker survived the engine crash: synthesizer restarts = \(worker.statistics.synthesizerRestarts)")
         return rows
@@ -152,8 +246,11 @@ public enum Demo {
 
     static func table(_ rows: [Row]) -> String {
         Table.render(
-            header: ["job", "agent", "status", "detail", "audio s", "ms"],
-            rows: rows.map { [$0.jobID, $0.agent, $0.status, $0.detail, $0.audioSeconds, $0.milliseconds] }, rightAligned: [4, 5])
+            header: ["job", "agent", "status", "format", "content type", "detail", "audio s", "ms"],
+            rows: rows.map {
+                [$0.jobID, $0.agent, $0.status, $0.format, $0.contentType, $0.detail, $0.audioSeconds, $0.milliseconds].map(
+                    DisplayText.escaped)
+            }, rightAligned: [6, 7])
     }
 
     static func twoDecimals(_ value: Double) -> String {
