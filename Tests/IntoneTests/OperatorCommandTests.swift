@@ -561,15 +561,15 @@ import Testing
             }
             return nil
         }
-        let firstFrame = try await wait(for: "jobs stream")
+        let firstFrame = try await wait(for: "jobs stream", seconds: 30)
         #expect(firstFrame != nil, "a frame arrives through the pipe at once: \(collected.text)")
         #expect(!collected.text.contains("\u{1B}["), "no screen clearing into a pipe")
         server.kill()
-        let lost = try await wait(for: "redis unreachable, retrying", after: firstFrame ?? 0)
+        let lost = try await wait(for: "redis unreachable, retrying", after: firstFrame ?? 0, seconds: 30)
         #expect(lost != nil, "\(collected.text)")
         #expect(process.isRunning, "the watch goes on while Redis is away")
         try server.restart()
-        let back = try await wait(for: "jobs stream", after: lost ?? 0, seconds: 12)
+        let back = try await wait(for: "jobs stream", after: lost ?? 0, seconds: 30)
         #expect(back != nil, "frames resume once Redis is back: \(collected.text.suffix(400))")
         #expect(process.isRunning)
     }

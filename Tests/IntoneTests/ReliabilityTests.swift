@@ -37,11 +37,12 @@ import Testing
         while try pendingCount(keys, consumer: "doomed", on: connection) == 0 && Date() < deadline {
             try await Task.sleep(for: .milliseconds(5))
         }
+        // Frozen first (it answers each job as it is rendered, so what it holds moves until
+        // the kill lands), then killed holding what it held.
+        doomed.signal(SIGSTOP)
+        let held = try pendingCount(keys, consumer: "doomed", on: connection)
         doomed.signal(SIGKILL)
         #expect(try await doomed.waitForExit(seconds: 5) != nil)
-        // What it held when it died (it answers each job as it is rendered, so the count
-        // moves until the kill lands).
-        let held = try pendingCount(keys, consumer: "doomed", on: connection)
         #expect(held > 0, "the killed worker held jobs")
 
         try await waitForEntries(keys.results, count: ids.count, seconds: 60, on: connection)
@@ -197,41 +198,48 @@ import Testing
         #expect(try pendingCount(keys, consumer: "holder", on: connection) == 1, "and so is its pending job")
     }
 
-    /// A worker killed in the middle of a streamed reply: another takes the job over,
+    /// A worker that died in the middle of a streamed reply: another takes the job over,
     /// renders it again, cuts the same chunks and writes only those after the highest
     /// `seq` already there. No chunk twice, none missing, one last entry, one result.
+    ///
+    /// The dead worker is staged, not timed: a first worker renders the reply to the end
+    /// on one queue; on a second queue the same job is left pending under a consumer that
+    /// is gone, with the first chunks of that render already in its audio stream, as a
+    /// worker killed there leaves it. (Each worker's synthesizer renders the reply as its
+    /// first job, so both renders give the same samples.)
     @Test func aStreamedReplyTakenOverHasEveryChunkOnce() async throws {
-        let keys = try uniqueQueue()
         let connection = try TestRedis.connect()
-        let server = try #require(TestRedis.server)
-        // About nine minutes of speech: half a second or so to render.
-        let text = String(repeating: "Here is one more sentence of a very long answer. ", count: 190)
-        try JobProducer(keys: keys).add([("job_id", "long"), ("agent_id", "a"), ("user_id", "u"), ("text", text), ("stream", "1")], on: connection)
-        let flags = ["--claim-idle-ms", "500", "--user-rate", "1000/s burst 1000"]
-        let doomed = try WorkerProcess(url: server.url, queue: keys, consumer: "doomed", arguments: flags)
-        let audio = keys.audio(jobID: "long")
-        let deadline = Date().addingTimeInterval(30)
-        while (try connection.command("XLEN", .string(audio)).integer ?? 0) < 2 && Date() < deadline {
-            try await Task.sleep(for: .milliseconds(1))
-        }
-        // Frozen at once, so that it writes nothing more, then killed.
-        doomed.signal(SIGSTOP)
-        doomed.signal(SIGKILL)
-        #expect(try await doomed.waitForExit(seconds: 5) != nil)
-        let written = Int(try connection.command("XLEN", .string(audio)).integer ?? 0)
-        #expect(try streamEntries(keys.results, on: connection).isEmpty, "killed before its result")
+        let text = String(repeating: "Here is one more sentence of a long answer. ", count: 40)
+        let fields: [(String, String)] = [("job_id", "long"), ("agent_id", "a"), ("user_id", "u"), ("text", text), ("stream", "1")]
 
-        let survivor = try WorkerProcess(url: server.url, queue: keys, consumer: "survivor", arguments: flags)
+        let whole = try uniqueQueue()
+        try JobProducer(keys: whole).add(fields, on: connection)
+        let first = try RunningWorker(queue: whole)
+        try await waitForEntries(whole.results, count: 1, on: connection)
+        try await first.stop()
+        let reference = try connection.command("XRANGE", .string(whole.audio(jobID: "long")), "-", "+").array ?? []
+        #expect(reference.count > 10)
+
+        let keys = try uniqueQueue()
+        try JobStream(keys: keys, consumer: "doomed").createGroup(on: connection)
+        try JobProducer(keys: keys).add(fields, on: connection)
+        _ = try connection.command("XREADGROUP", "GROUP", "workers", "doomed", "COUNT", "1", "STREAMS", .string(keys.jobs), ">")
+        let written = 4
+        for entry in reference.prefix(written) {
+            guard let parts = entry.array, let id = parts.first?.string, let flat = parts.last?.array else { continue }
+            try connection.command(["XADD", .string(keys.audio(jobID: "long")), .string(id)] + flat.map { .bytes($0.bytes ?? []) })
+        }
+        let survivor = try RunningWorker(queue: keys, consumer: "survivor", flags: ["claim-idle-ms": "300"])
         let results = try await waitForEntries(keys.results, count: 1, seconds: 30, on: connection)
-        survivor.signal(SIGTERM)
-        #expect(try await survivor.waitForExit(seconds: 10) == 0)
+        try await survivor.stop()
         let result = try #require(results.first)
         #expect(results.count == 1 && result["status"] == "ok" && result["worker"] == "survivor" && result["streamed"] == "1")
-        let entries = try connection.command("XRANGE", .string(audio), "-", "+").array ?? []
+        #expect(result["attempts"] == "2", "the take-over is a second delivery")
+        let entries = try connection.command("XRANGE", .string(keys.audio(jobID: "long")), "-", "+").array ?? []
         let ids = entries.compactMap { $0.array?.first?.string }
-        #expect(written >= 2 && written < ids.count, "the survivor added to what was there (\(written) of \(ids.count))")
         #expect(ids == (1...ids.count).map { "0-\($0)" }, "ids 0-1 … 0-n, each once")
-        #expect(String(ids.count) == result["chunks"])
+        #expect(ids.count == reference.count && String(ids.count) == result["chunks"])
+        #expect(entries == reference, "the same chunks as the whole render, the first four from the dead worker")
         let lastEntries = entries.filter { entry in
             let fields = entry.array?.last?.array ?? []
             return stride(from: 0, to: fields.count - 1, by: 2).contains { fields[$0].string == "last" }
