@@ -31,6 +31,7 @@ Needs redis (pip) in the Python that runs it: bench/peers/run.sh sets everything
 
 import argparse
 import collections
+import ctypes
 import datetime
 import json
 import os
@@ -55,6 +56,17 @@ CONTAINERS = ("exec", "eval", "evalsha", "fcall")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
+LIBC = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def own_session_dying_with_us():
+    """In the child before exec: a session of its own (so its whole tree can be found and
+    stopped), and SIGTERM should this harness die without cleaning up (kill -9)."""
+    os.setsid()
+    LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -70,7 +82,7 @@ class PrivateRedis:
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", self.folder, "--logfile", os.path.join(self.folder, "redis.log")],
-            stdout=subprocess.DEVNULL, start_new_session=True)
+            stdout=subprocess.DEVNULL, preexec_fn=own_session_dying_with_us)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.client = redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
         deadline = time.monotonic() + 10
@@ -234,7 +246,8 @@ class Intone:
             command = [self.executable, "work", "--redis", server.url, "--queue", "tts", "--consumer", f"peer-{index}",
                        "--agent-rate", agent, "--user-rate", user, "--metrics-port", "0", "--log-level", "error",
                        "--results-maxlen", str(max(100_000, jobs))]
-            workers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=logs, start_new_session=True))
+            workers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=logs,
+                                            preexec_fn=own_session_dying_with_us))
         return workers
 
     def taken(self, probe, jobs):
@@ -284,7 +297,7 @@ class Sidekiq:
         environment = self.environment(server, workload, jobs)
         command = ["sidekiq", "-r", self.worker, "-c", str(self.concurrency), "-q", "default"]
         return [subprocess.Popen(command, cwd=HERE, env=environment, stdout=subprocess.DEVNULL, stderr=logs,
-                                 start_new_session=True) for _ in range(args.procs)]
+                                 preexec_fn=own_session_dying_with_us) for _ in range(args.procs)]
 
     def taken(self, probe, jobs):
         return jobs - int(probe.call("llen", "LLEN", self.queue_key))
@@ -490,8 +503,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--systems", default="intone,sidekiq", help="comma-separated: intone, sidekiq")
     parser.add_argument("--workloads", default="off,limited,on", help="comma-separated: off, limited, on")
-    parser.add_argument("--jobs", type=int, default=20_000, help="jobs for off and limited (default 20000)")
-    parser.add_argument("--on-jobs", type=int, default=1_000, help="jobs for on (default 1000)")
+    parser.add_argument("--jobs", type=int, help="jobs for off and limited, both systems (default: Intone 100000, "
+                        "Sidekiq 20000: each run lasts a few seconds)")
+    parser.add_argument("--on-jobs", type=int, help="jobs for on, both systems (default: Intone 3000, Sidekiq 1000)")
     parser.add_argument("--procs", type=int, default=2, help="worker processes each (default 2, one per core)")
     parser.add_argument("--intone", default=os.path.join(ROOT, ".build/release/intone"))
     parser.add_argument("--sidekiq-fetch", choices=["acked", "basic"], default="acked")
@@ -516,14 +530,16 @@ def main():
 
     rows = []
     output = open(args.json, "a") if args.json else None
+    defaults = {("intone", False): 100_000, ("sidekiq", False): 20_000, ("intone", True): 3_000, ("sidekiq", True): 1_000}
     for workload in workloads:
-        jobs = args.on_jobs if workload == "on" else args.jobs
+        on = workload == "on"
         ceiling = espeak_ceiling(args.ceiling, args.ceiling_renders) if workload == "on" else None
         if ceiling:
             log(f"espeak-ng ceiling: {ceiling['jobs_per_s']} jobs/s")
         for system in systems:
             when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
             load = host()
+            jobs = (args.on_jobs if on else args.jobs) or defaults[(system.name, on)]
             row = run(system, workload, jobs, args)
             row.update(time=when, host=load, label=args.label)
             if ceiling:
