@@ -537,11 +537,11 @@ def main():
         if ceiling:
             log(f"espeak-ng ceiling: {ceiling['jobs_per_s']} jobs/s")
         for system in systems:
-            when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-            load = host()
             jobs = (args.on_jobs if on else args.jobs) or defaults[(system.name, on)]
             row = run(system, workload, jobs, args)
-            row.update(time=when, host=load, label=args.label)
+            # When the run ended, and the machine's load then (1-minute average first).
+            row.update(time=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), host=host(),
+                       label=args.label)
             if ceiling:
                 after = espeak_ceiling(args.ceiling, args.ceiling_renders)
                 log(f"espeak-ng ceiling: {after['jobs_per_s']} jobs/s")
