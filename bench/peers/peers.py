@@ -62,9 +62,10 @@ PR_SET_PDEATHSIG = 1
 
 def own_session_dying_with_us():
     """In the child before exec: a session of its own (so its whole tree can be found and
-    stopped), and SIGTERM should this harness die without cleaning up (kill -9)."""
+    stopped), and SIGKILL should this harness die without cleaning up (kill -9): a worker
+    whose Redis went away with the harness need not get the chance to wait for it."""
     os.setsid()
-    LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def log(message):
@@ -250,6 +251,10 @@ class Intone:
                                             preexec_fn=own_session_dying_with_us))
         return workers
 
+    def leftovers(self, client):
+        """Jobs still pending in the group once every result is in: must be 0."""
+        return {"held_at_end": int(client.xpending(self.jobs_key, "workers")["pending"])}
+
     def taken(self, probe, jobs):
         for group in probe.call("xinfo|groups", "XINFO", "GROUPS", self.jobs_key):
             if isinstance(group, dict):
@@ -301,6 +306,10 @@ class Sidekiq:
 
     def taken(self, probe, jobs):
         return jobs - int(probe.call("llen", "LLEN", self.queue_key))
+
+    def leftovers(self, client):
+        """Jobs still held (taken, never acknowledged) once every result is in: must be 0."""
+        return {"held_at_end": sum(client.llen(key) for key in client.scan_iter("peer:holding:*"))}
 
 
 def stop(workers):
@@ -428,6 +437,7 @@ def run(system, workload, jobs, args):
             "rss_kb_end": rss_end, "rss_kb_peak": rss_peak,
             "statuses": statuses(client, system.results_key, jobs),
         }
+        row.update(system.leftovers(client))
         return row
     finally:
         stop(workers)
@@ -451,6 +461,8 @@ def expected(row):
         return "expected every result ok"
     if row["workload"] == "limited" and s.get("rate_limited", 0) < done // 2:
         return "expected most results rate_limited"
+    if row.get("held_at_end"):
+        return f"{row['held_at_end']} jobs taken and never acknowledged"
     return None
 
 
