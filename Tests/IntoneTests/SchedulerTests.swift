@@ -160,3 +160,22 @@ import Testing
         #expect(plan(scheduler.next(state))?.keepFresh == true)
     }
 }
+
+extension SchedulerTests {
+    /// A worker whose Redis is away still stops: at the end of its grace it abandons what
+    /// it holds (left pending for another replica) and finishes.
+    @Test func aWorkerWithoutItsRedisStillStopsAfterItsGrace() {
+        var scheduler = scheduler()
+        var state = Scheduler.Snapshot(now: 1_000_010)
+        state.connected = false
+        state.stopping = true
+        state.held = 40
+        state.writeBackEmpty = false
+        #expect(scheduler.next(state) == .reconnect, "within the grace it tries to write back")
+        state.graceEnded = true
+        #expect(scheduler.next(state) == .abandon)
+        state.held = 0
+        state.writeBackEmpty = true
+        #expect(scheduler.next(state) == .finish)
+    }
+}

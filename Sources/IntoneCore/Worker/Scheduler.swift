@@ -140,11 +140,15 @@ struct Scheduler {
     mutating func next(_ state: Snapshot) -> Action {
         let now = state.now
         if state.inFlight { return .wait(until: min(state.wakeAt ?? now + 1000, now + 1000)) }
-        if !state.connected { return .reconnect }
+        // Stopping comes before reconnecting: a worker whose Redis is away still stops
+        // when its grace ends, leaving what it holds pending for another replica.
         if state.stopping && state.graceEnded && !abandoned {
             abandoned = true
             return .abandon
         }
+        let emptyHanded = state.held == 0 && state.writeBackEmpty && state.rendering == 0 && !state.chunksWaiting && !state.commitReady
+        if state.stopping && emptyHanded && (!state.connected || abandoned) { return .finish }
+        if !state.connected { return .reconnect }
         var plan = Plan()
         plan.commit = state.commitReady
         plan.chunks = state.chunksWaiting
