@@ -1,9 +1,14 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
+
+// Intone builds and runs on Linux (it links hiredis, espeak-ng, libsndfile and soxr from
+// the system). CI sets INTONE_WARNINGS_AS_ERRORS=1 so that a compiler warning in
+// Intone's own targets fails the build; dependencies are not affected.
+let ownTargetSettings: [SwiftSetting] =
+    Context.environment["INTONE_WARNINGS_AS_ERRORS"] == "1" ? [.treatAllWarnings(as: .error)] : []
 
 let package = Package(
     name: "intone",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "intone", targets: ["intone"]),
         .library(name: "IntoneCore", targets: ["IntoneCore"]),
@@ -52,7 +57,16 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-            ]
+            ],
+            swiftSettings: ownTargetSettings
+        ),
+        .target(
+            name: "IntoneTools",
+            dependencies: [
+                "IntoneCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: ownTargetSettings
         ),
         .target(
             name: "IntoneWeb",
@@ -62,29 +76,34 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: ownTargetSettings
         ),
         .executableTarget(
             name: "intone",
             dependencies: [
                 "IntoneCore",
                 "IntoneWeb",
+                "IntoneTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: ownTargetSettings
         ),
         .testTarget(
             name: "IntoneTests",
             dependencies: [
                 "IntoneCore",
                 "IntoneWeb",
+                "IntoneTools",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 "CSndfile",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: ownTargetSettings
         ),
     ],
     swiftLanguageModes: [.v6]

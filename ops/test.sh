@@ -10,7 +10,10 @@ bash ops/install-dependencies.sh
 swift build --build-tests
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-swift test --skip-build "$@" 2>&1 | tee "$log"
+# One test at a time: many tests start a real redis-server and a worker with its
+# synthesizer children, and their figures (a burst's shape, a take-over's timing) are
+# only meaningful on a machine that is not running forty of them at once.
+swift test --skip-build --no-parallel "$@" 2>&1 | tee "$log"
 # Swift Testing's summary, as a plain closing line ("XCTest: Executed 0 tests" above it
 # only means that no test uses XCTest).
 summary=$(grep -E "Test run with [0-9]+ tests? .* passed" "$log" | tail -n 1 || true)

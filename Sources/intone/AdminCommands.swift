@@ -1,5 +1,6 @@
 import ArgumentParser
 import IntoneCore
+import IntoneTools
 import Logging
 
 #if canImport(Glibc)

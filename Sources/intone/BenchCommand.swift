@@ -1,5 +1,6 @@
 import ArgumentParser
 import IntoneCore
+import IntoneTools
 
 #if canImport(Glibc)
     import Glibc

@@ -1,5 +1,6 @@
 import ArgumentParser
 import IntoneCore
+import IntoneTools
 import Logging
 import ServiceLifecycle
 
@@ -310,7 +311,7 @@ struct Demo: ParsableCommand {
             do { url = try RedisURL(parsing: text) } catch { throw fail("--redis: \(error.description)") }
         }
         do {
-            _ = try IntoneCore.Demo.run(
+            _ = try IntoneTools.Demo.run(
                 .init(
                     redisURL: url, queue: queue, outputDirectory: output, synthesizerExecutable: SynthesizerPool.currentExecutable(),
                     keep: keep),

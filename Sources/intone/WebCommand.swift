@@ -1,5 +1,6 @@
 import ArgumentParser
 import IntoneCore
+import IntoneTools
 import IntoneWeb
 import Logging
 import ServiceLifecycle

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import IntoneCore
+@testable import IntoneTools
 
 /// The arithmetic `intone bench` reports with: percentiles, per-job command costs without
 /// the bench's own calls, the JSON lines the charts read, the ceiling's output.

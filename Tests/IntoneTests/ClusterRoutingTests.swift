@@ -1,4 +1,5 @@
 import Foundation
+import IntoneTools
 import Logging
 import Testing
 
@@ -293,7 +294,7 @@ import Testing
     // MARK: Bounded waits
 
     @Test func waitsForAMasterAreBoundedAndStoppable() async throws {
-        let port = try LocalFiles.freePort()  // nothing listens there: connects are refused
+        let port = try LocalPorts.free()  // nothing listens there: connects are refused
         let address = ClusterNodeAddress(host: "127.0.0.1", port: port)
         let url = RedisURL(endpoint: .tcp(host: "127.0.0.1", port: port))
         let master = ClusterNode(id: "gone", address: address, ip: "127.0.0.1", role: .master)

@@ -1,4 +1,5 @@
 import Foundation
+import IntoneTools
 import Logging
 import Testing
 

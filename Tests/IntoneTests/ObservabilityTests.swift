@@ -1,5 +1,6 @@
 import Foundation
 import IntoneCore
+import IntoneTools
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -24,7 +25,7 @@ import Testing
     }
 
     func sample(_ text: String, _ series: String) -> Double {
-        LocalFiles.prometheusSample(text, series)
+        PrometheusText.sample(text, series)
     }
 
     @Test func countersMoveByWhatTheWorkerDid() async throws {
@@ -32,7 +33,7 @@ import Testing
         let connection = try TestRedis.connect()
         let server = try #require(TestRedis.server)
         try connection.command("HSET", .string(keys.agent("quiet")), "tts", "off")
-        let port = try LocalFiles.freePort()
+        let port = try LocalPorts.free()
         let worker = try WorkerProcess(url: server.url, queue: keys, consumer: "m", arguments: ["--metrics-port", "\(port)"])
         try await waitForServer(port)
         let health = try await get(port, "/healthz")
@@ -75,7 +76,7 @@ import Testing
         let server = try EmbeddedRedisServer()
         defer { server.stop() }
         let keys = try uniqueQueue()
-        let port = try LocalFiles.freePort()
+        let port = try LocalPorts.free()
         let worker = try WorkerProcess(url: server.url, queue: keys, consumer: "r", arguments: ["--metrics-port", "\(port)"])
         try await waitForServer(port)
         #expect(try await waitForStatus(port, 200).status == 200)

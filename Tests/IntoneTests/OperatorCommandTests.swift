@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import IntoneCore
+@testable import IntoneTools
 
 /// The operators' commands as they are run: the real `intone` binary against a real
 /// redis-server, on queues that nothing else uses.
@@ -169,8 +170,8 @@ import Testing
             let expected = (try? AudioFormat(parsing: format))?.fileExtension ?? "wav"
             #expect(file == "\(sample).\(expected)", "\(line)")
         }
-        #expect(IntoneCore.Demo.samples.contains { $0.1.contains { $0 == ("format", "ulaw_8000") } })
-        #expect(IntoneCore.Demo.samples.contains { $0.1.contains { $0 == ("format", "opus") } })
+        #expect(IntoneTools.Demo.samples.contains { $0.1.contains { $0 == ("format", "ulaw_8000") } })
+        #expect(IntoneTools.Demo.samples.contains { $0.1.contains { $0 == ("format", "opus") } })
 
         let kept = try intone(["demo", "--keep", "--redis", try socketURL(), "--output", directory + "/kept"])
         #expect(kept.status == 0, "\(kept.errors)")

@@ -1,11 +1,12 @@
 import Foundation
+import IntoneTools
 import Testing
+
+@testable import IntoneCore
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif
-
-@testable import IntoneCore
 
 /// When Redis says no: nothing acknowledged without its result, nothing counted against
 /// a job that is not its fault, and an operator who can see why. Each test has a Redis
@@ -13,7 +14,7 @@ import Testing
 @Suite struct RedisTroubleTests {
     /// A private redis-server on a TCP port (the worker under test runs as a process).
     func server(_ extra: [String] = []) throws -> EmbeddedRedisServer {
-        try EmbeddedRedisServer(port: try LocalFiles.freePort(), extraArguments: extra)
+        try EmbeddedRedisServer(port: try LocalPorts.free(), extraArguments: extra)
     }
 
     func readyz(_ port: Int) async -> (status: Int, body: String)? {
@@ -46,8 +47,8 @@ import Testing
     /// Version 1.1: a Redis that cannot be reached at start is waited for (one log line
     /// naming it, /readyz not ready), and once it is there the worker works.
     @Test func anUnreachableRedisIsWaitedFor() async throws {
-        let port = try LocalFiles.freePort()
-        let metrics = try LocalFiles.freePort()
+        let port = try LocalPorts.free()
+        let metrics = try LocalPorts.free()
         let keys = try uniqueQueue()
         let url = RedisURL(endpoint: .tcp(host: "127.0.0.1", port: port))
         let worker = try WorkerProcess(
@@ -93,7 +94,7 @@ import Testing
         try JobStream(keys: keys, consumer: "x").createGroup(on: connection)
         try JobProducer(keys: keys).add([("job_id", "j"), ("agent_id", "quiet"), ("user_id", "u"), ("text", "Hi.")], on: connection)
         try connection.command("CONFIG", "SET", "maxmemory", "1")
-        let metrics = try LocalFiles.freePort()
+        let metrics = try LocalPorts.free()
         let worker = try WorkerProcess(url: redis.url, queue: keys, consumer: "w", arguments: ["--metrics-port", String(metrics)])
         try await Task.sleep(for: .seconds(2))
         #expect(worker.isRunning)
@@ -111,7 +112,7 @@ import Testing
         defer { redis.stop() }
         let keys = try uniqueQueue()
         let connection = try RedisConnection(url: redis.url)
-        let metrics = try LocalFiles.freePort()
+        let metrics = try LocalPorts.free()
         let worker = try WorkerProcess(
             url: redis.url, queue: keys, consumer: "w",
             arguments: ["--metrics-port", String(metrics), "--max-attempts", "2", "--user-rate", "1000/s burst 1000"], logLevel: "info",
@@ -139,7 +140,9 @@ import Testing
         try await waitForReadyz(metrics) { status, _ in status == 200 }
         worker.signal(SIGTERM)
         #expect(try await worker.waitForExit(seconds: 10) == 0)
-        #expect(results.count == 12 && results.allSatisfy { $0["status"] == "ok" && $0["attempts"] == "1" }, "\(results.map { $0["status"] ?? "" })")
+        #expect(
+            results.count == 12 && results.allSatisfy { $0["status"] == "ok" && $0["attempts"] == "1" },
+            "\(results.map { $0["status"] ?? "" })")
         #expect(try connection.command("XLEN", .string(keys.dead)).integer == 0)
         // Each refusal (of the buckets, of the write-back) is logged once, with Redis's own
         // words, not once per retry; and once when it ends.
@@ -159,9 +162,10 @@ import Testing
         try connection.command("HSET", .string(keys.agent("quiet")), "tts", "off")
         try connection.command("SET", .string(keys.results), "x")
         for index in 0..<3 {
-            try JobProducer(keys: keys).add([("job_id", "r\(index)"), ("agent_id", "quiet"), ("user_id", "u"), ("text", "Hi.")], on: connection)
+            try JobProducer(keys: keys).add(
+                [("job_id", "r\(index)"), ("agent_id", "quiet"), ("user_id", "u"), ("text", "Hi.")], on: connection)
         }
-        let metrics = try LocalFiles.freePort()
+        let metrics = try LocalPorts.free()
         let worker = try WorkerProcess(
             url: redis.url, queue: keys, consumer: "w", arguments: ["--metrics-port", String(metrics)], logLevel: "info", captureLog: true)
         let body = try await waitForReadyz(metrics) { status, body in status == 503 && body.contains(keys.results) }
@@ -211,14 +215,15 @@ import Testing
         let keys = try uniqueQueue()
         let connection = try RedisConnection(url: redis.url)
         try connection.command("ACL", "SETUSER", "limited", "on", ">secret-password", "~*", "&*", "+@all", "-xautoclaim")
-        let metrics = try LocalFiles.freePort()
+        let metrics = try LocalPorts.free()
         let worker = try WorkerProcess(
             url: tcpURL(redis, user: "limited", password: "secret-password"), queue: keys, consumer: "w",
             arguments: ["--metrics-port", String(metrics), "--claim-idle-ms", "1000"])
         let body = try await waitForReadyz(metrics) { status, body in status == 503 && body.lowercased().contains("xautoclaim") }
         #expect(body.contains("NOPERM"))
         for index in 0..<3 {
-            try JobProducer(keys: keys).add([("job_id", "p\(index)"), ("agent_id", "a"), ("user_id", "u\(index)"), ("text", "Hi.")], on: connection)
+            try JobProducer(keys: keys).add(
+                [("job_id", "p\(index)"), ("agent_id", "a"), ("user_id", "u\(index)"), ("text", "Hi.")], on: connection)
             try await Task.sleep(for: .seconds(2))
         }
         let results = try await waitForEntries(keys.results, count: 3, on: connection)

@@ -88,7 +88,8 @@ import Testing
         let keys = try uniqueQueue()
         let connection = try TestRedis.connect()
         try connection.command("HSET", .string(keys.agent("quiet")), "tts", "off", "stream", "on")
-        try JobProducer(keys: keys).add([("job_id", "q"), ("agent_id", "quiet"), ("user_id", "u"), ("text", "Not spoken.")], on: connection)
+        try JobProducer(keys: keys).add(
+            [("job_id", "q"), ("agent_id", "quiet"), ("user_id", "u"), ("text", "Not spoken.")], on: connection)
         try JobProducer(keys: keys).add(
             [("job_id", "bad"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi."), ("rate", "9000"), ("stream", "1")], on: connection)
         let worker = try RunningWorker(queue: keys)
@@ -110,10 +111,12 @@ import Testing
         let connection = try TestRedis.connect()
         try connection.command("HSET", .string(keys.agent("phone")), "format", "ulaw_8000")
         let producer = JobProducer(keys: keys)
-        try producer.add([("job_id", "job"), ("agent_id", "phone"), ("user_id", "u1"), ("text", "Hi."), ("format", "pcm_16000")], on: connection)
+        try producer.add(
+            [("job_id", "job"), ("agent_id", "phone"), ("user_id", "u1"), ("text", "Hi."), ("format", "pcm_16000")], on: connection)
         try producer.add([("job_id", "agent"), ("agent_id", "phone"), ("user_id", "u2"), ("text", "Hi.")], on: connection)
         try producer.add([("job_id", "worker"), ("agent_id", "plain"), ("user_id", "u3"), ("text", "Hi.")], on: connection)
-        try producer.add([("job_id", "bad"), ("agent_id", "plain"), ("user_id", "u4"), ("text", "Hi."), ("format", "opus_11025")], on: connection)
+        try producer.add(
+            [("job_id", "bad"), ("agent_id", "plain"), ("user_id", "u4"), ("text", "Hi."), ("format", "opus_11025")], on: connection)
         let worker = try RunningWorker(queue: keys, flags: ["format": "flac"])
         let results = byJobID(try await waitForEntries(keys.results, count: 4, on: connection))
         try await worker.stop()
@@ -140,7 +143,8 @@ import Testing
         let text = String(repeating: "This sentence takes a moment to say out loud. ", count: 4)
         // One synthesizer: the test shares the machine with the rest of the suite, and one
         // core's worth of rendering is disturbed least by it.
-        let worker = try RunningWorker(queue: keys, flags: ["synthesizers": "1", "user-rate": "100/s burst 100", "agent-rate": "1000/s burst 1000"])
+        let worker = try RunningWorker(
+            queue: keys, flags: ["synthesizers": "1", "user-rate": "100/s burst 100", "agent-rate": "1000/s burst 1000"])
         // The worker is up (synthesizers started) before the burst comes.
         try JobProducer(keys: keys).add([("job_id", "warm-up"), ("agent_id", "a"), ("user_id", "w"), ("text", "Hi.")], on: connection)
         try await waitForEntries(keys.results, count: 1, on: connection)

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import IntoneCore
+import IntoneTools
 import Testing
 
 @testable import IntoneWeb

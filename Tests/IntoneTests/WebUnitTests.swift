@@ -143,7 +143,8 @@ import Testing
     @Test func everyTemplateParsesAndEscapes() throws {
         let renderer = try PageRenderer()
         let view = LayoutView(
-            title: "<t>", known: true, nav: [], queue: "q", keyPrefix: "intone:{q}:", redis: "redis://h:1", csrf: "c\"srf", refreshSeconds: 0,
+            title: "<t>", known: true, nav: [], queue: "q", keyPrefix: "intone:{q}:", redis: "redis://h:1", csrf: "c\"srf",
+            refreshSeconds: 0,
             live: false,
             signedIn: false, notice: "<b>n</b>", assetVersion: "1",
             page: ConsoleSite.ErrorView(heading: "<script>alert(1)</script>", message: "a & 'b' \"c\""))

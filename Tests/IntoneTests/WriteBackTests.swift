@@ -65,7 +65,9 @@ import Testing
         let theirCheck = try check(theirs, keys, on: second)
         #expect(myCheck.answered.isEmpty && theirCheck.answered.isEmpty)
 
-        guard case .applied(let applied) = try commit(.init(settings: settings(keys), items: mine, acknowledgeOnly: [], check: myCheck), on: first)
+        guard
+            case .applied(let applied) = try commit(
+                .init(settings: settings(keys), items: mine, acknowledgeOnly: [], check: myCheck), on: first)
         else {
             Issue.record("the first commit did not go through")
             return
@@ -151,12 +153,14 @@ import Testing
         try connection.command("SET", .string(notAStream), "x")
         let producer = JobProducer(keys: keys)
         try producer.add([("job_id", "evil"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi."), ("reply_to", evil)], on: connection)
-        try producer.add([("job_id", "str"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi."), ("reply_to", notAStream)], on: connection)
+        try producer.add(
+            [("job_id", "str"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi."), ("reply_to", notAStream)], on: connection)
         try producer.add([("job_id", "fine"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi.")], on: connection)
         let jobs = try read(keys, "one", count: 3, on: connection)
         let validation = JobValidation(maxTextBytes: 100, keys: keys, catalog: nil)
         let items = try jobs.map { job in
-            WriteBackCommit.Item(FinishedJob(job: job, valid: try validation.validate(job).get(), outcome: .textOnly(.agentDisabled), keys: keys))
+            WriteBackCommit.Item(
+                FinishedJob(job: job, valid: try validation.validate(job).get(), outcome: .textOnly(.agentDisabled), keys: keys))
         }
         let segment = try writeBack(items, keys, on: connection)
         #expect(segment.writes.count == 3)
@@ -210,7 +214,9 @@ import Testing
         // writes to it).
         let other = try TestRedis.connect()
         try other.command("SET", .string(keys.results), "x")
-        guard case .applied(let applied) = try commit(.init(settings: settings(keys), items: items, acknowledgeOnly: [], check: checked), on: connection)
+        guard
+            case .applied(let applied) = try commit(
+                .init(settings: settings(keys), items: items, acknowledgeOnly: [], check: checked), on: connection)
         else {
             Issue.record("the transaction did not run")
             return

@@ -173,7 +173,7 @@ public struct AudioExport {
     }
 
     /// The codec a format name starts with, for a name this version cannot parse.
-    static func codec(prefixOf name: String) -> AudioFormat.Codec? {
+    public static func codec(prefixOf name: String) -> AudioFormat.Codec? {
         AudioFormat.Codec(rawValue: String(name.prefix { $0 != "_" }))
     }
 
@@ -191,7 +191,7 @@ public struct AudioExport {
 
     /// A streamed WAV's first chunk carries RIFF and data sizes of 0xFFFFFFFF (unknown
     /// length); once put together, the real sizes are known.
-    static func fixStreamedWAVSizes(_ bytes: inout [UInt8]) {
+    public static func fixStreamedWAVSizes(_ bytes: inout [UInt8]) {
         guard sniff(bytes) == .wav else { return }
         func put(_ value: Int, at offset: Int) {
             let clamped = UInt32(clamping: value)

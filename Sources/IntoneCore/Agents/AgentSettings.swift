@@ -147,7 +147,7 @@ public struct AgentSettings: Sendable, Equatable {
 
 extension StringProtocol {
     /// Without leading and trailing whitespace (spaces, tabs, newlines, Unicode spaces).
-    var trimmed: String {
+    public var trimmed: String {
         guard let first = firstIndex(where: { !$0.isWhitespace }),
             let last = lastIndex(where: { !$0.isWhitespace })
         else { return "" }

@@ -67,7 +67,8 @@ public struct SettingValues: Sendable {
         let (text, source) = value(key)
         guard let number = Int((text ?? "").trimmed), range.contains(number) else {
             let upper = range.upperBound == Int.max ? " or more" : " to \(range.upperBound)"
-            throw ConfigurationError("\(source) '\(DisplayText.escaped(text ?? ""))' must be a whole number from \(range.lowerBound)\(upper)")
+            throw ConfigurationError(
+                "\(source) '\(DisplayText.escaped(text ?? ""))' must be a whole number from \(range.lowerBound)\(upper)")
         }
         return number
     }

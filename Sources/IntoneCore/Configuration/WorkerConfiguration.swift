@@ -11,7 +11,8 @@ public struct WorkerConfiguration: Sendable {
     public static let settings: [Setting] = [
         Setting(
             "redis", "INTONE_REDIS_URL", default: "redis://127.0.0.1:6379", "URL",
-            "Redis: redis://[user:password@]host:port[/db] or unix:///path[?db=N]; prefer the variable or a password file, flags show in ps"),
+            "Redis: redis://[user:password@]host:port[/db] or unix:///path[?db=N]; prefer the variable or a password file, flags show in ps"
+        ),
         Setting(
             "redis-password-file", "INTONE_REDIS_PASSWORD_FILE", default: "", "PATH",
             "file holding the Redis password (a mounted Kubernetes secret); read again at every reconnect, so it can be rotated"),
@@ -23,14 +24,17 @@ public struct WorkerConfiguration: Sendable {
         Setting("agent-rate", "INTONE_AGENT_RATE", default: "20/s burst 40", "\"R/s burst B\"", "token bucket per agent"),
         Setting("user-rate", "INTONE_USER_RATE", default: "2/s burst 5", "\"R/s burst B\"", "token bucket per user"),
         Setting("max-text-bytes", "INTONE_MAX_TEXT_BYTES", default: "10000", "N", "longest text accepted, in bytes"),
-        Setting("audio-ttl-s", "INTONE_AUDIO_TTL_S", default: "3600", "N", "seconds audio (and a reply_to stream the worker creates) is kept"),
+        Setting(
+            "audio-ttl-s", "INTONE_AUDIO_TTL_S", default: "3600", "N", "seconds audio (and a reply_to stream the worker creates) is kept"),
         Setting("default-tts", "INTONE_DEFAULT_TTS", default: "on", "on|off", "speech for agents without a tts setting"),
         Setting("format", "INTONE_FORMAT", default: "wav", "F", "audio format when neither the job nor its agent names one"),
         Setting("shards", "INTONE_SHARDS", default: "1", "N", "shards of the queue (the same on every worker and producer)"),
         Setting("wait-replicas", "INTONE_WAIT_REPLICAS", default: "0", "N", "replicas to WAIT for after each write-back (0: none)"),
         Setting("batch-size", "INTONE_BATCH_SIZE", default: "256", "N", "jobs per read (1 to 1000)"),
         Setting("block-ms", "INTONE_BLOCK_MS", default: "2000", "N", "longest wait of one read of new jobs"),
-        Setting("synthesizers", "INTONE_SYNTHESIZERS", default: "0", "N", "synthesizer processes (0: one per core)", shownDefault: "0 (one per core)"),
+        Setting(
+            "synthesizers", "INTONE_SYNTHESIZERS", default: "0", "N", "synthesizer processes (0: one per core)",
+            shownDefault: "0 (one per core)"),
         Setting(
             "synthesis-timeout-ms", "INTONE_SYNTHESIS_TIMEOUT_MS", default: "30000", "N",
             "longest render of one job before it fails with synthesis_timeout"),
@@ -141,7 +145,9 @@ public struct WorkerConfiguration: Sendable {
         }
         logFormat = try values.parsed("log-format") { text throws(ConfigurationError) in
             let format = text.lowercased().trimmed
-            guard format == "text" || format == "json" else { throw ConfigurationError("'\(DisplayText.escaped(text))' must be text or json") }
+            guard format == "text" || format == "json" else {
+                throw ConfigurationError("'\(DisplayText.escaped(text))' must be text or json")
+            }
             return format
         }
     }

@@ -21,21 +21,27 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var fields: [(String, String)] = [
-            ("ts", Self.timestamp()), ("level", event.level.rawValue), ("label", label), ("message", event.message.description),
-        ]
-        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
-        // One key each: metadata named like a field of the line is renamed, so log
-        // pipelines that keep the last of a repeated key lose nothing.
-        for key in merged.keys.sorted() {
-            let name = Self.reserved.contains(key) ? "metadata." + key : key
-            fields.append((name, "\(merged[key]!)"))
-        }
-        var line = "{" + fields.map { Self.quoted($0.0) + ":" + Self.quoted($0.1) }.joined(separator: ",") + "}\n"
+        var line = self.line(event, timestamp: Self.timestamp())
         line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
-    static let reserved: Set<String> = ["ts", "level", "label", "message"]
+    /// The event as one JSON line. One key each: metadata named like a field of the line
+    /// is renamed (`metadata.message`, then `metadata.metadata.message`, …), so log
+    /// pipelines that keep the last of a repeated key lose nothing.
+    func line(_ event: LogEvent, timestamp: String) -> String {
+        var fields: [(String, String)] = [
+            ("ts", timestamp), ("level", event.level.rawValue), ("label", label), ("message", event.message.description),
+        ]
+        var used = Set(fields.map(\.0))
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        for key in merged.keys.sorted() {
+            var name = key
+            while used.contains(name) || (name != key && merged[name] != nil) { name = "metadata." + name }
+            used.insert(name)
+            fields.append((name, "\(merged[key]!)"))
+        }
+        return "{" + fields.map { Self.quoted($0.0) + ":" + Self.quoted($0.1) }.joined(separator: ",") + "}\n"
+    }
 
     static func quoted(_ text: String) -> String {
         var out = "\""

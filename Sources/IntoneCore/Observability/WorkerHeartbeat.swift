@@ -127,7 +127,7 @@ struct HeartbeatPublish: RedisSegment {
         commands.append("EXEC")
     }
 
-    func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> Void {
+    func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) {
         guard let exec = replies.last else { return }
         if let error = exec.error(command: "heartbeat") {
             throw replies.dropFirst().compactMap { $0.error(command: "heartbeat") }.first ?? error

@@ -53,7 +53,8 @@ struct WorkerMetrics: Sendable {
         "intone_jobs_total": "Results written, by status.",
         "intone_failures_total": "Jobs failed or refused (with a dead letter), by error code.",
         "intone_duplicates_total": "Entries acknowledged without a result because their job_id already had one.",
-        "intone_stage_duration_seconds": "Time spent per stage: decide (validation, settings, buckets) per batch, synthesis and encoding per job, write_back per write-back.",
+        "intone_stage_duration_seconds":
+            "Time spent per stage: decide (validation, settings, buckets) per batch, synthesis and encoding per job, write_back per write-back.",
         "intone_time_to_first_audio_seconds": "From the job's entry id to its first audio in Redis (first chunk when streamed).",
         "intone_batch_size": "Entries per batch read.",
         "intone_redis_round_trips_total": "Pipelines sent to Redis.",

@@ -223,7 +223,8 @@ public struct OwnPendingList: RedisSegment {
     public let count: Int
 
     public func encode(into commands: inout RedisCommands) {
-        commands.append("XPENDING", .string(stream.keys.jobs), .string(QueueKeys.group), "-", "+", .integer(count), .string(stream.consumer))
+        commands.append(
+            "XPENDING", .string(stream.keys.jobs), .string(QueueKeys.group), "-", "+", .integer(count), .string(stream.consumer))
     }
 
     public func decode(_ replies: ArraySlice<RedisReply>) throws(RedisError) -> [(id: String, deliveries: Int)] {

@@ -171,7 +171,8 @@ public struct JobValidation: Sendable {
         guard let text = try optional(name, job)?.trimmed, !text.isEmpty else { return nil }
         guard let value = Int(text), range.contains(value) else {
             throw JobFailure(
-                .badParameter, "\(name) '\(DisplayText.escaped(text))' must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+                .badParameter,
+                "\(name) '\(DisplayText.escaped(text))' must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return value
     }

@@ -71,7 +71,9 @@ public struct WriteBackCommit: RedisSegment {
     /// came twice in this write-back) are only acknowledged; the others are written.
     /// `elapsed_ms` and `failed_at` come from Redis's clock as of the check. Each job is
     /// written with its own shard's keys; counters go to each shard's hashes.
-    public init(settings: Settings, items: [Item], acknowledgeOnly: [EntryRef], check: WriteBackCheck.Output, counters: [RedisCommands] = []) {
+    public init(
+        settings: Settings, items: [Item], acknowledgeOnly: [EntryRef], check: WriteBackCheck.Output, counters: [RedisCommands] = []
+    ) {
         self.settings = settings
         self.items = items
         let now = check.serverNow
@@ -106,7 +108,8 @@ public struct WriteBackCommit: RedisSegment {
             if case .ok(let audio, _) = job.outcome {
                 audioMilliseconds[keys, default: 0] += audio.durationMilliseconds
                 if job.streamed == nil {
-                    commands.append("SET", keys.audio(jobID: job.jobID).argument, .bytes(audio.bytes), "EX", .integer(settings.audioTTLSeconds))
+                    commands.append(
+                        "SET", keys.audio(jobID: job.jobID).argument, .bytes(audio.bytes), "EX", .integer(settings.audioTTLSeconds))
                     roles.append(.audio(index))
                 }
             }

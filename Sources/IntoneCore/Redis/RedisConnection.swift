@@ -235,7 +235,7 @@ public final class RedisConnection {
                 } else {
                     try command("AUTH", .string(password))
                 }
-            } catch where error.code != .connection {
+            } catch  where error.code != .connection {
                 // Whatever the prefix (WRONGPASS, ERR invalid password…), a refused AUTH
                 // is a credentials problem; its text never holds the password.
                 throw RedisError(.authentication, "\(url) refused the credentials: \(error.message)")

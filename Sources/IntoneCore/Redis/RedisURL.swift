@@ -110,7 +110,8 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         // part of the host: refuse it without repeating it.
         guard rest.hasPrefix("[") || !host.contains(":"), !host.contains(where: { $0 == "@" || $0 == "/" || $0.isWhitespace }) else {
             throw RedisURLError(
-                url: original, reason: "the host is not a name or an address (a password goes before an '@': redis://user:password@host:port)")
+                url: original,
+                reason: "the host is not a name or an address (a password goes before an '@': redis://user:password@host:port)")
         }
         var port = 6379
         if let portText {
@@ -141,7 +142,8 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
                     database = db
                 case "password": password = value
                 case "user", "username": username = value
-                default: throw RedisURLError(url: original, reason: "unknown parameter '\(DisplayText.escaped(parts[0]))' (db, user, password)")
+                default:
+                    throw RedisURLError(url: original, reason: "unknown parameter '\(DisplayText.escaped(parts[0]))' (db, user, password)")
                 }
             }
         }
@@ -193,7 +195,7 @@ public struct RedisURLError: Error, Equatable, CustomStringConvertible {
 }
 
 extension String {
-    func leftPadded(to width: Int, with pad: Character = "0") -> String {
+    public func leftPadded(to width: Int, with pad: Character = "0") -> String {
         count >= width ? self : String(repeating: pad, count: width - count) + self
     }
 }

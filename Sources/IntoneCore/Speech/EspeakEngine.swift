@@ -5,13 +5,13 @@ import CEspeakNG
 /// espeak-ng 1.51 keeps global state and can crash the process on some plain
 /// text, so this runs only inside a synthesizer child process (see
 /// `SynthesizerChild`), one engine per process, never in the worker itself.
-final class EspeakEngine {
-    let sampleRate: Int
+public final class EspeakEngine {
+    public let sampleRate: Int
     private var currentVoice: String?
     private var currentRate: Int?
     private var currentPitch: Int?
 
-    init() throws(SynthesisError) {
+    public init() throws(SynthesisError) {
         let rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, nil, espeakINITIALIZE_DONT_EXIT)
         guard rate > 0 else {
             throw SynthesisError(.unavailable, "espeak-ng failed to initialise (is espeak-ng-data installed?)")
@@ -75,7 +75,7 @@ final class EspeakEngine {
     /// tens of milliseconds of speech at a time) with the sample positions, counted
     /// from the start of the reply, where sentences after the first begin. `receive`
     /// throwing stops the render.
-    func render(
+    public func render(
         _ request: SpeechRequest, receive: @escaping (UnsafeBufferPointer<Int16>, _ sentenceStarts: [Int]) throws(SynthesisError) -> Void
     ) throws(SynthesisError) {
         if request.voice != currentVoice {

@@ -160,7 +160,8 @@ public final class SynthesizerPool {
                     break reading
                 case .closed:
                     let how = child.reap()
-                    events.append(.finished(token: job.token, .failure(SynthesisError(.crashed, "espeak-ng \(how) while rendering this text"))))
+                    events.append(
+                        .finished(token: job.token, .failure(SynthesisError(.crashed, "espeak-ng \(how) while rendering this text"))))
                     busy[slot] = nil
                     replace(slot, reason: how)
                     break reading

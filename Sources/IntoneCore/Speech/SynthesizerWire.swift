@@ -86,7 +86,8 @@ enum SynthesizerWire {
             else {
                 return nil
             }
-            return .request(SpeechRequest(text: reader.rest(), voice: voice, rate: rate, pitch: pitch, streamed: streamed == 1, format: format))
+            return .request(
+                SpeechRequest(text: reader.rest(), voice: voice, rate: rate, pitch: pitch, streamed: streamed == 1, format: format))
         case .ready:
             guard let sampleRate = reader.uint32() else { return nil }
             return .ready(sampleRate: sampleRate, catalog: VoiceCatalog(decoding: reader.rest()))

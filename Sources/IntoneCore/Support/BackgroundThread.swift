@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
@@ -9,6 +10,8 @@ import Synchronization
 public final class BackgroundThread: Sendable {
     private let done = Mutex<(finished: Bool, error: (any Error)?, waiters: [CheckedContinuation<Void, Never>])>((false, nil, []))
     private let body: @Sendable () throws -> Void
+    /// Signalled once when the body has returned, for `joinBlocking`.
+    private let finishedSignal = DispatchSemaphore(value: 0)
 
     private init(body: @escaping @Sendable () throws -> Void) {
         self.body = body
@@ -52,7 +55,8 @@ public final class BackgroundThread: Sendable {
 
     /// Blocks the calling (non-cooperative) thread until the body has returned.
     public func joinBlocking() throws {
-        while !isFinished { usleep(1000) }
+        finishedSignal.wait()
+        finishedSignal.signal()  // for the next caller of joinBlocking
         if let error = done.withLock({ $0.error }) { throw error }
     }
 
@@ -72,6 +76,7 @@ public final class BackgroundThread: Sendable {
             defer { state.waiters = [] }
             return state.waiters
         }
+        finishedSignal.signal()
         for waiter in waiters { waiter.resume() }
     }
 }

@@ -2,7 +2,7 @@
     import Glibc
 #endif
 
-/// Small blocking helpers for files, ports and text on this machine.
+/// Small blocking helpers for files on this machine.
 public enum LocalFiles {
     /// The whole file, or nil when it cannot be opened.
     public static func read(_ path: String) -> [UInt8]? {
@@ -30,29 +30,6 @@ public enum LocalFiles {
     public static func printError(_ line: String) {
         var text = line + "\n"
         text.withUTF8 { _ = Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
-    }
-
-    /// A TCP port on 127.0.0.1 that nothing listens on right now.
-    public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw EmbeddedRedisError("no free TCP port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    /// The value of one sample (`name{labels} value`) in Prometheus text, 0 when absent.
-    public static func prometheusSample(_ text: String, _ series: String) -> Double {
-        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Double(line.dropFirst(series.count + 1)) ?? 0
-        }
-        return 0
     }
 }
 

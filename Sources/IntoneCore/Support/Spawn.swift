@@ -5,8 +5,8 @@ import CSpawn
 #endif
 
 /// Starts programs with posix_spawn (never fork: the worker is multi-threaded).
-enum Spawn {
-    enum Target {
+public enum Spawn {
+    public enum Target {
         /// The child's descriptor becomes a copy of this one of ours.
         case descriptor(Int32)
         /// The child's descriptor is /dev/null.
@@ -15,7 +15,7 @@ enum Spawn {
 
     /// Starts `path` with `arguments` (without argv[0]); `redirects` map child descriptors.
     /// `extraEnvironment` entries (`NAME=value`) come before this process's environment.
-    static func start(
+    public static func start(
         _ path: String, _ arguments: [String], redirects: [(Int32, Target)] = [], extraEnvironment: [String] = [],
         newProcessGroup: Bool = false
     ) throws(SpawnError) -> pid_t {
@@ -71,7 +71,7 @@ enum Spawn {
 
     /// Waits for a child and returns its raw wait status.
     @discardableResult
-    static func wait(_ pid: pid_t) -> Int32? {
+    public static func wait(_ pid: pid_t) -> Int32? {
         var status: Int32 = 0
         var result: pid_t
         repeat { result = waitpid(pid, &status, 0) } while result < 0 && errno == EINTR
@@ -79,7 +79,7 @@ enum Spawn {
     }
 
     /// Waits up to `milliseconds` for a child; nil if it is still running.
-    static func wait(_ pid: pid_t, milliseconds: Int) -> Int32? {
+    public static func wait(_ pid: pid_t, milliseconds: Int) -> Int32? {
         let deadline = Monotonic.milliseconds() + Int64(milliseconds)
         var status: Int32 = 0
         while true {
@@ -93,7 +93,7 @@ enum Spawn {
 
     /// A pipe whose ends are close-on-exec, so no child inherits them by accident
     /// (pipe2 is not visible from Swift; spawns happen on one thread per pipe owner).
-    static func pipe() throws(SpawnError) -> (read: Int32, write: Int32) {
+    public static func pipe() throws(SpawnError) -> (read: Int32, write: Int32) {
         var fds: [Int32] = [-1, -1]
         guard Glibc.pipe(&fds) == 0 else { throw SpawnError(path: "pipe", code: errno) }
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
@@ -101,8 +101,8 @@ enum Spawn {
     }
 }
 
-struct SpawnError: Error, CustomStringConvertible {
-    var path: String
-    var code: Int32
-    var description: String { "cannot start \(path): \(String(cString: strerror(code)))" }
+public struct SpawnError: Error, CustomStringConvertible {
+    public var path: String
+    public var code: Int32
+    public var description: String { "cannot start \(path): \(String(cString: strerror(code)))" }
 }

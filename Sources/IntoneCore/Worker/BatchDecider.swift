@@ -112,14 +112,16 @@ public struct BatchDecider: Sendable {
                 admitted.append(item)
             case .refused(let wait, let scope):
                 answered.append(
-                    finished(item.job, item.valid, .rateLimited(retryAfterMilliseconds: wait, scope: scope), streamed: item.request.streamed))
+                    finished(
+                        item.job, item.valid, .rateLimited(retryAfterMilliseconds: wait, scope: scope), streamed: item.request.streamed))
             case .duplicate:
                 acknowledgeOnly.append(EntryRef(keys: shards[item.job.shard], id: item.job.entryID))
             case .unusableBucket(let scope):
                 let keys = shards[item.job.shard]
                 let key = scope == .agent ? keys.agentBucket(item.valid.agentID) : keys.userBucket(item.valid.userID)
                 let failure = JobFailure(
-                    .badRateLimitKey, "the \(scope.rawValue) token bucket \(key) holds another type of value; delete it to reset the bucket")
+                    .badRateLimitKey, "the \(scope.rawValue) token bucket \(key) holds another type of value; delete it to reset the bucket"
+                )
                 answered.append(finished(item.job, item.valid, .failed(failure), streamed: item.request.streamed))
             }
         }

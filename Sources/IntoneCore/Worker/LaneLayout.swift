@@ -30,7 +30,8 @@ enum LaneLayout {
         let streams = loop.shards.served.enumerated().map { JobStream(keys: $1, consumer: configuration.consumer, shard: $0) }
         let info = (try? connection.command("INFO", "cluster").string) ?? ""
         guard info.contains("cluster_enabled:1") else {
-            let link = RedisLink(url: configuration.redisURL, commandTimeoutMilliseconds: timeout, logger: loop.logger, connection: connection)
+            let link = RedisLink(
+                url: configuration.redisURL, commandTimeoutMilliseconds: timeout, logger: loop.logger, connection: connection)
             return [loop.makeLane(name: "{\(configuration.queue)}", link: link, streams: streams, servesQueue: true)]
         }
         do {

@@ -66,7 +66,8 @@ struct LoopPipeline {
             gate = pipeline.add(loop.gate.call(speakable.map(\.ticket), script: loop.gateScript))
         }
         if plan.claim,
-            let segment = lane.intake.nextClaim(minimumIdleMilliseconds: configuration.claimIdleMilliseconds, count: configuration.batchSize)
+            let segment = lane.intake.nextClaim(
+                minimumIdleMilliseconds: configuration.claimIdleMilliseconds, count: configuration.batchSize)
         {
             claim = pipeline.add(segment)
         }
@@ -85,7 +86,10 @@ struct LoopPipeline {
         if let kind = plan.read, !lane.streams.isEmpty {
             switch kind {
             case .new(let block):
-                read = (pipeline.add(JobRead(streams: lane.streams.map { ($0, ">") }, count: configuration.batchSize, blockMilliseconds: block)), kind)
+                read = (
+                    pipeline.add(
+                        JobRead(streams: lane.streams.map { ($0, ">") }, count: configuration.batchSize, blockMilliseconds: block)), kind
+                )
             case .ownPending:
                 if let stream = lane.intake.recoveryStream {
                     read = (pipeline.add(stream.readOwnPending(count: configuration.batchSize, after: lane.intake.recoverAfter)), kind)
@@ -234,6 +238,8 @@ struct LoopPipeline {
     func lost() {
         if gate != nil { loop.gateQueue.connectionLost() }
         loop.settingsCache.forgetFetches()
-        if let chunks { _ = loop.render.receiveChunks(.failure(RedisError(.connection, "lost")), sent: chunks.segment, now: loop.clock.now) }
+        if let chunks {
+            _ = loop.render.receiveChunks(.failure(RedisError(.connection, "lost")), sent: chunks.segment, now: loop.clock.now)
+        }
     }
 }

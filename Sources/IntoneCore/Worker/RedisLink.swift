@@ -17,8 +17,10 @@ final class RedisLink {
     private(set) var outage: (since: Int64, backoff: Backoff, nextAttempt: Int64)?
     private(set) var connectedOnce = false
 
-    init(url: RedisURL, commandTimeoutMilliseconds: Int, logger: Logger, connection: RedisConnection? = nil,
-        connector: (() throws(RedisError) -> RedisConnection)? = nil) {
+    init(
+        url: RedisURL, commandTimeoutMilliseconds: Int, logger: Logger, connection: RedisConnection? = nil,
+        connector: (() throws(RedisError) -> RedisConnection)? = nil
+    ) {
         self.url = url
         self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
         self.logger = logger

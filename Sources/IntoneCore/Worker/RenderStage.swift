@@ -41,7 +41,9 @@ final class RenderStage {
     var rendering: Int { pool.rendering }
     var isEmpty: Bool { entries.isEmpty }
     /// Whether jobs of these shards have chunks to write.
-    func chunksWaiting(_ lane: Lane) -> Bool { entries.values.contains { !$0.pendingChunks.isEmpty && lane.serves(shard: $0.speakable.job.shard) } }
+    func chunksWaiting(_ lane: Lane) -> Bool {
+        entries.values.contains { !$0.pendingChunks.isEmpty && lane.serves(shard: $0.speakable.job.shard) }
+    }
 
     /// The entries in hand here, of the shards a lane serves.
     func entries(of lane: Lane) -> [EntryRef] {
@@ -97,7 +99,9 @@ final class RenderStage {
         for token in entries.keys.sorted() {
             guard var entry = entries[token], !entry.pendingChunks.isEmpty, lane.serves(shard: entry.speakable.job.shard) else { continue }
             let keys = shards[entry.speakable.job.shard]
-            if entry.chunksWritten == 0, entry.chunksInFlight == 0, let deadline = entry.speakable.valid.expiresAtMilliseconds, now > deadline {
+            if entry.chunksWritten == 0, entry.chunksInFlight == 0, let deadline = entry.speakable.valid.expiresAtMilliseconds,
+                now > deadline
+            {
                 entry.expired = true
                 entry.pendingChunks = []
                 entries[token] = entry
@@ -105,7 +109,9 @@ final class RenderStage {
             }
             let first = entry.chunksWritten + entry.chunksInFlight
             for (offset, bytes) in entry.pendingChunks.enumerated() {
-                chunks.append(StreamChunks.Chunk(token: token, key: keys.audio(jobID: entry.speakable.valid.jobID), seq: first + offset, bytes: bytes))
+                chunks.append(
+                    StreamChunks.Chunk(token: token, key: keys.audio(jobID: entry.speakable.valid.jobID), seq: first + offset, bytes: bytes)
+                )
             }
             entry.chunksInFlight += entry.pendingChunks.count
             entry.pendingChunks = []
@@ -153,7 +159,8 @@ final class RenderStage {
             let item = entry.speakable
             var streamed =
                 item.request.streamed
-                ? StreamedAudio(chunks: entry.chunksWritten, bytes: entry.bytesWritten, firstChunkMilliseconds: entry.firstChunkMilliseconds)
+                ? StreamedAudio(
+                    chunks: entry.chunksWritten, bytes: entry.bytesWritten, firstChunkMilliseconds: entry.firstChunkMilliseconds)
                 : nil
             let result: JobOutcome
             switch outcome {
@@ -172,7 +179,8 @@ final class RenderStage {
                     }
                 result = .failed(JobFailure(code, error.message))
             }
-            finished.append(FinishedJob(job: item.job, valid: item.valid, outcome: result, keys: shards[item.job.shard], streamed: streamed))
+            finished.append(
+                FinishedJob(job: item.job, valid: item.valid, outcome: result, keys: shards[item.job.shard], streamed: streamed))
         }
         return (finished, unavailable)
     }

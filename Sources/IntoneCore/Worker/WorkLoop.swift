@@ -63,7 +63,8 @@ final class WorkLoop {
     func makeLane(name: String, link: RedisLink, streams: [JobStream], servesQueue: Bool) -> Lane {
         Lane(
             name: name, link: link, streams: streams, servesQueue: servesQueue,
-            scheduler: Scheduler(settings: Scheduler.Settings(configuration, maxAudioBytes: Self.audioBytesInFlight), now: Monotonic.milliseconds()),
+            scheduler: Scheduler(
+                settings: Scheduler.Settings(configuration, maxAudioBytes: Self.audioBytesInFlight), now: Monotonic.milliseconds()),
             writeBack: WriteBackQueue(maxJobs: configuration.batchSize, maxAudioBytes: Self.audioBytesInFlight))
     }
 
@@ -81,7 +82,7 @@ final class WorkLoop {
             do {
                 try prepare(lane)(lane.connection!)
                 worker.setRedisReady(true)
-            } catch where error.code == .configuration {
+            } catch  where error.code == .configuration {
                 throw error
             } catch {
                 connectionLost(lane, error)
@@ -347,6 +348,7 @@ final class WorkLoop {
     /// Releases what could not be finished, so another replica takes it at once, and takes
     /// this worker off the console's list.
     private func finish() {
+        reporter.summarize(final: true)
         if let lane = lanes.first(where: \.servesQueue), let connection = lane.connection, lane.link.isUp {
             var commands = RedisCommands()
             WorkerHeartbeat.appendRemove(consumer: configuration.consumer, keys: configuration.keys, to: &commands)

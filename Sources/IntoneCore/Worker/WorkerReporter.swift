@@ -30,7 +30,9 @@ final class WorkerReporter {
     static func metadata(_ job: FinishedJob) -> Logger.Metadata {
         var metadata: Logger.Metadata = ["job.id": "\(job.jobID)", "entry.id": "\(job.job.entryID)"]
         if let agent = job.valid?.agentID { metadata["agent.id"] = "\(agent)" }
-        if let traceparent = job.job.value("traceparent") { metadata["trace.parent"] = "\(DisplayText.escaped(Array(traceparent.prefix(128))))" }
+        if let traceparent = job.job.value("traceparent") {
+            metadata["trace.parent"] = "\(DisplayText.escaped(Array(traceparent.prefix(128))))"
+        }
         return metadata
     }
 
@@ -45,9 +47,13 @@ final class WorkerReporter {
             case .cleared:
                 loop.clear("write-back")
             case .resultRefused(let job, let error):
-                logger.warning("a result was refused inside its transaction; writing it again", metadata: Self.metadata(job).merging(["error.message": "\(error.message)"]) { $1 })
+                logger.warning(
+                    "a result was refused inside its transaction; writing it again",
+                    metadata: Self.metadata(job).merging(["error.message": "\(error.message)"]) { $1 })
             case .deadLetterLost(let job, let error):
-                logger.error("a dead letter was refused inside its transaction", metadata: Self.metadata(job).merging(["error.message": "\(error.message)"]) { $1 })
+                logger.error(
+                    "a dead letter was refused inside its transaction",
+                    metadata: Self.metadata(job).merging(["error.message": "\(error.message)"]) { $1 })
             case .refusedInTransaction(let error):
                 if refusedOnce.insert(error.code.name + error.message.prefix(40)).inserted {
                     logger.warning("a command of a write-back was refused; no job lost", metadata: ["error.message": "\(error.message)"])
@@ -87,9 +93,14 @@ final class WorkerReporter {
                 metrics.failures[failure.code]?.increment()
                 refusals[failure.code, default: 0] += 1
                 logger.debug(
-                    "job failed", metadata: Self.metadata(job).merging(["error.code": "\(failure.code.rawValue)", "error.message": "\(failure.message)"]) { $1 })
+                    "job failed",
+                    metadata: Self.metadata(job).merging(["error.code": "\(failure.code.rawValue)", "error.message": "\(failure.message)"])
+                    { $1 })
             default:
                 break
+            }
+            if job.outcome.status != .failed {
+                logger.debug("job answered", metadata: Self.metadata(job).merging(["status": "\(job.outcome.status.rawValue)"]) { $1 })
             }
         }
         let roundTrips = loop.lanes.reduce(0) { $0 + ($1.connection?.roundTrips ?? 0) }
@@ -104,16 +115,19 @@ final class WorkerReporter {
         summarize()
     }
 
-    /// Once a minute, one warning for the jobs refused or failed in it.
-    func summarize() {
+    /// Once a minute, one warning for the jobs refused or failed in it; `final` (at stop)
+    /// reports what the last minute held at once.
+    func summarize(final: Bool = false) {
         let now = Monotonic.milliseconds()
-        guard now >= summaryDue else { return }
+        guard now >= summaryDue || final else { return }
         summaryDue = now + Self.summaryIntervalMilliseconds
         guard !refusals.isEmpty else { return }
         let total = refusals.values.reduce(0, +)
         let parts = refusals.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key.rawValue < $1.key.rawValue) }
             .map { "\($0.value) \($0.key.rawValue)" }
-        logger.warning("\(total) jobs failed or refused in the last minute: \(parts.joined(separator: ", "))")
+        let span = final ? "since the last summary" : "in the last minute"
+        let jobs = total == 1 ? "job" : "jobs"
+        logger.warning("\(total) \(jobs) failed or refused \(span): \(parts.joined(separator: ", "))")
         refusals = [:]
     }
 
@@ -131,12 +145,15 @@ final class WorkerReporter {
         guard count > 0 else { return }
         metrics.takeovers.increment(by: count)
         worker.record { $0.takeovers += count }
-        logger.info("taking over jobs idle past the claim time", metadata: ["jobs": "\(count)", "claim_idle_ms": "\(claimIdleMilliseconds)"])
+        logger.info(
+            "taking over jobs idle past the claim time", metadata: ["jobs": "\(count)", "claim_idle_ms": "\(claimIdleMilliseconds)"])
     }
 
     func removedConsumers(_ names: [String]) {
         guard !names.isEmpty else { return }
-        logger.info("removed consumers that are gone and hold nothing", metadata: ["consumers": "\(DisplayText.escaped(names.joined(separator: ",")))"])
+        logger.info(
+            "removed consumers that are gone and hold nothing",
+            metadata: ["consumers": "\(DisplayText.escaped(names.joined(separator: ",")))"])
     }
 
     /// The last sample of each stream; the gauges show the queue's total.
@@ -182,7 +199,8 @@ final class WorkerReporter {
         return WorkerHeartbeat(
             consumer: loop.configuration.consumer, host: Self.host, pid: Int(getpid()), version: IntoneVersion.current,
             startedAtMilliseconds: startedAt, updatedAtMilliseconds: loop.clock.now, jobsDone: worker.statistics.totalResults,
-            jobsInHand: loop.lanes.reduce(0) { $0 + loop.heldEntries($1).count }, currentJobID: current?.jobID.bytes ?? [], currentJobStartedAtMilliseconds: current?.since ?? 0)
+            jobsInHand: loop.lanes.reduce(0) { $0 + loop.heldEntries($1).count }, currentJobID: current?.jobID.bytes ?? [],
+            currentJobStartedAtMilliseconds: current?.since ?? 0)
     }
 
     func synthesizersRestarted(_ count: Int) {

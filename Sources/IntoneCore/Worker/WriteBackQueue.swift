@@ -100,7 +100,8 @@ struct WriteBackQueue {
             return nil
         }
         committing = group
-        return WriteBackCommit(settings: settings, items: group.items, acknowledgeOnly: group.acknowledgeOnly, check: check, counters: counters)
+        return WriteBackCommit(
+            settings: settings, items: group.items, acknowledgeOnly: group.acknowledgeOnly, check: check, counters: counters)
     }
 
     /// The check of the next group: jobs in the order they finished, up to the limits.

@@ -1,4 +1,5 @@
 import Foundation
+import IntoneTools
 import Testing
 
 @testable import IntoneCore
@@ -205,7 +206,7 @@ final class TestCluster: @unchecked Sendable {
     /// `--cluster-port` rather than derived as port + 10000, so any free port will do.
     private static func freePort(excluding used: inout Set<Int>) throws -> Int {
         for _ in 0..<100 {
-            let port = try LocalFiles.freePort()
+            let port = try LocalPorts.free()
             if used.insert(port).inserted { return port }
         }
         throw TestSupportError("no free port")

@@ -1,5 +1,6 @@
 import Foundation
 import IntoneCore
+import IntoneTools
 import Logging
 import Testing
 

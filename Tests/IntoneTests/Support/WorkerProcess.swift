@@ -32,7 +32,7 @@ final class WorkerProcess {
         process.standardOutput = FileHandle.nullDevice
         if captureLog {
             let path = NSTemporaryDirectory() + "intone-worker-\(UUID().uuidString).log"
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             process.standardError = FileHandle(forWritingAtPath: path)
             logPath = path
         } else {

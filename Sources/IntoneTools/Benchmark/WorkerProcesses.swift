@@ -1,3 +1,5 @@
+import IntoneCore
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -17,7 +19,7 @@ final class WorkerProcesses {
         var ports: [Int] = []
         do {
             for index in 0..<count {
-                let port = metrics ? try LocalFiles.freePort() : 0
+                let port = metrics ? try LocalPorts.free() : 0
                 ports.append(port)
                 pids.append(
                     try Spawn.start(
@@ -64,6 +66,6 @@ final class WorkerProcesses {
 
     /// One sample of every worker's `/metrics`, summed.
     func metricsSum(_ series: String) -> Double {
-        metricsPorts.filter { $0 > 0 }.reduce(0.0) { $0 + LocalFiles.prometheusSample(HTTPGet.text(port: $1, path: "/metrics"), series) }
+        metricsPorts.filter { $0 > 0 }.reduce(0.0) { $0 + PrometheusText.sample(HTTPGet.text(port: $1, path: "/metrics"), series) }
     }
 }

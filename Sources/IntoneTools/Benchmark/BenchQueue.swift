@@ -1,3 +1,5 @@
+import IntoneCore
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -12,7 +14,7 @@ final class BenchQueue {
     var url: String { "redis://127.0.0.1:\(server.port)" }
 
     init() throws {
-        server = try EmbeddedRedisServer(port: try LocalFiles.freePort())
+        server = try EmbeddedRedisServer(port: try LocalPorts.free())
         connection = try RedisConnection(url: server.url, commandTimeoutMilliseconds: 60_000)
         probe = RedisProbe(connection)
         keys = try QueueKeys(queue: "tts")

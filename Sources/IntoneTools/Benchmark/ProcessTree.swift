@@ -1,3 +1,5 @@
+import IntoneCore
+
 #if canImport(Glibc)
     import Glibc
 #endif

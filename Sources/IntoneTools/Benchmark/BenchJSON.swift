@@ -1,3 +1,5 @@
+import IntoneCore
+
 /// A JSON value whose object keys keep the order they were written in, for the lines
 /// `intone bench --json` writes (one object per workload or format). Field names are the
 /// ones `bench/charts/draw.py` reads.

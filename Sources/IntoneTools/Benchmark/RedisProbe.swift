@@ -1,3 +1,5 @@
+import IntoneCore
+
 /// The bench's own view of the Redis server: its clock, its CPU time, its per-command
 /// statistics and its memory. Every command the probe sends is counted by name, so the
 /// bench can take its own calls out of `INFO commandstats` (it polls while it measures).

@@ -1,3 +1,5 @@
+import IntoneCore
+
 /// Samples (milliseconds of `elapsed_ms` or `first_chunk_ms`) and the figures the bench
 /// reports from them.
 public struct Distribution: Sendable {

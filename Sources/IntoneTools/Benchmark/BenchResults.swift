@@ -1,3 +1,5 @@
+import IntoneCore
+
 /// A throughput run of one workload: N jobs filled before the workers start, measured
 /// from the first job taken off the stream to the last result written, both on Redis's
 /// clock.

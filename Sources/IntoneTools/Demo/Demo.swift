@@ -1,3 +1,4 @@
+import IntoneCore
 import Logging
 
 #if canImport(Glibc)
