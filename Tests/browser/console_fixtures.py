@@ -1,8 +1,8 @@
 """A private redis-server, a real `intone web`, and the data the console shows.
 
 Shared by the browser tests (conftest.py) and the page timing script (page_timing.py).
-Keys follow the contract and docs/keys.md; what workers do not write yet (heartbeats,
-per-minute history) is written here the way the IntoneCore helpers write it.
+Keys follow docs/contract.md; heartbeats and per-minute history are written here the
+way the IntoneCore helpers write them, so that the pages have data without a worker.
 """
 
 import math
