@@ -153,14 +153,21 @@ import Testing
     }
 
     /// The queue's result stream is a key of another type: the jobs wait, pending, with
-    /// /readyz saying why and one log line, and are answered once the key is fixed.
-    @Test func aResultStreamOfTheWrongTypeHoldsTheJobsUntilFixed() async throws {
+    /// /readyz saying why and one log line, and are answered once the key is fixed. The
+    /// same for a result stream whose last id is the largest there is.
+    @Test(arguments: ["wrong type", "largest id"]) func aResultStreamThatCannotTakeEntriesHoldsTheJobsUntilFixed(_ broken: String)
+        async throws
+    {
         let redis = try server()
         defer { redis.stop() }
         let keys = try uniqueQueue()
         let connection = try RedisConnection(url: redis.url)
         try connection.command("HSET", .string(keys.agent("quiet")), "tts", "off")
-        try connection.command("SET", .string(keys.results), "x")
+        if broken == "wrong type" {
+            try connection.command("SET", .string(keys.results), "x")
+        } else {
+            try connection.command("XADD", .string(keys.results), "18446744073709551615-18446744073709551615", "a", "b")
+        }
         for index in 0..<3 {
             try JobProducer(keys: keys).add(
                 [("job_id", "r\(index)"), ("agent_id", "quiet"), ("user_id", "u"), ("text", "Hi.")], on: connection)
@@ -169,10 +176,14 @@ import Testing
         let worker = try WorkerProcess(
             url: redis.url, queue: keys, consumer: "w", arguments: ["--metrics-port", String(metrics)], logLevel: "info", captureLog: true)
         let body = try await waitForReadyz(metrics) { status, body in status == 503 && body.contains(keys.results) }
-        #expect(body.contains("not a stream"))
+        #expect(body.contains(broken == "wrong type" ? "not a stream" : "at the largest id"), "\(body)")
         try await Task.sleep(for: .seconds(2))
         #expect(try pendingCount(keys, on: connection) == 3, "the jobs stay pending")
-        #expect(try connection.command("GET", .string(keys.results)).string == "x", "the key is left alone")
+        if broken == "wrong type" {
+            #expect(try connection.command("GET", .string(keys.results)).string == "x", "the key is left alone")
+        } else {
+            #expect(try connection.command("XLEN", .string(keys.results)).integer == 1, "the stream is left alone")
+        }
         try connection.command("DEL", .string(keys.results))
         let results = try await waitForEntries(keys.results, count: 3, on: connection)
         try await waitForReadyz(metrics) { status, _ in status == 200 }
@@ -183,14 +194,21 @@ import Testing
     }
 
     /// The dead-letter stream of the wrong type: failed jobs wait until it is fixed (their
-    /// dead letters are not lost); the others go on.
-    @Test func aDeadLetterStreamOfTheWrongTypeHoldsOnlyFailedJobs() async throws {
+    /// dead letters are not lost); the others go on. The same for a dead-letter stream
+    /// whose last id is the largest there is (Redis refuses every new entry).
+    @Test(arguments: ["wrong type", "largest id"]) func aDeadLetterStreamThatCannotTakeEntriesHoldsOnlyFailedJobs(_ broken: String)
+        async throws
+    {
         let redis = try server()
         defer { redis.stop() }
         let keys = try uniqueQueue()
         let connection = try RedisConnection(url: redis.url)
         try connection.command("HSET", .string(keys.agent("quiet")), "tts", "off")
-        try connection.command("SET", .string(keys.dead), "x")
+        if broken == "wrong type" {
+            try connection.command("SET", .string(keys.dead), "x")
+        } else {
+            try connection.command("XADD", .string(keys.dead), "18446744073709551615-18446744073709551615", "a", "b")
+        }
         let producer = JobProducer(keys: keys)
         try producer.add([("job_id", "bad"), ("agent_id", "quiet"), ("user_id", "u"), ("text", "Hi."), ("rate", "9000")], on: connection)
         try producer.add([("job_id", "good"), ("agent_id", "quiet"), ("user_id", "u"), ("text", "Hi.")], on: connection)
@@ -199,6 +217,7 @@ import Testing
         try await Task.sleep(for: .seconds(1))
         let count = try connection.command("XLEN", .string(keys.results)).integer
         #expect(first.map { $0["job_id"] } == ["good"] && count == 1)
+        #expect(try pendingCount(keys, on: connection) == 1, "the failed job stays pending, not acknowledged")
         try connection.command("DEL", .string(keys.dead))
         let results = byJobID(try await waitForEntries(keys.results, count: 2, on: connection))
         worker.signal(SIGTERM)

@@ -21,7 +21,8 @@ import Testing
 
     func check(_ items: [WriteBackCommit.Item], _ keys: QueueKeys, on connection: RedisConnection) throws -> WriteBackCheck.Output {
         var pipeline = RedisPipeline()
-        let slot = pipeline.add(WriteBackCheck(jobs: items.map { ($0.finished.keys, $0.finished.jobID, $0.finished.resultStream) }))
+        let slot = pipeline.add(
+            WriteBackCheck(jobs: items.map(\.checked)))
         return try connection.send(pipeline).output(slot)
     }
 
@@ -235,6 +236,66 @@ import Testing
         let reports = queue.receiveCommit(.success(.applied(applied)), commit: segment, now: 0)
         #expect(reports.contains { if case .resultRefused = $0 { true } else { false } })
         #expect(queue.waiting.count == 1 && queue.waiting.first?.acknowledges == false)
+    }
+
+    /// A dead letter refused inside a transaction that wrote the result (the dead-letter
+    /// stream reached the largest id between check and EXEC) is written again, alone:
+    /// no second result, no second count, no second acknowledgement; the queue holds
+    /// back with a fault until the stream takes it.
+    @Test func aDeadLetterRefusedInsideTheTransactionIsWrittenAgainAlone() throws {
+        let keys = try uniqueQueue()
+        let connection = try TestRedis.connect()
+        try JobProducer(keys: keys).add([("job_id", "d"), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi.")], on: connection)
+        let job = try #require(try read(keys, "one", on: connection).first)
+        let failed = FinishedJob(job: job, valid: nil, outcome: .failed(JobFailure(.badParameter, "bad")), keys: keys)
+        var queue = WriteBackQueue(maxJobs: 10, maxAudioBytes: 1 << 20)
+        queue.add(failed)
+        func roundTrip(now: Int64, between: () throws -> Void = {}) throws -> [WriteBackQueue.Report] {
+            let takenCheck = queue.takeCheck(now: now)
+            let checkSegment = try #require(takenCheck)
+            var pipeline = RedisPipeline()
+            let slot = pipeline.add(checkSegment)
+            var reports = queue.receiveCheck(.success(try connection.send(pipeline).output(slot)), epoch: 1, now: now)
+            try between()
+            let takenCommit = queue.takeCommit(settings: settings(keys), epoch: 1)
+            let segment = try #require(takenCommit)
+            reports += queue.receiveCommit(.success(try commit(segment, on: connection)), commit: segment, now: now)
+            return reports
+        }
+        let first = try roundTrip(now: 0) {
+            let other = try TestRedis.connect()
+            try other.command("XADD", .string(keys.dead), "18446744073709551615-18446744073709551615", "a", "b")
+        }
+        #expect(first.contains { if case .written(let jobs, _, _, _) = $0 { jobs.count == 1 } else { false } })
+        #expect(first.contains { if case .deadLetterRefused = $0 { true } else { false } })
+        #expect(first.contains { if case .fault(.entriesRefused, _) = $0 { true } else { false } })
+        #expect(queue.waiting.map(\.parts) == [[.deadLetter]] && queue.waiting.first?.acknowledges == false)
+        #expect(try pendingCount(keys, on: connection) == 0, "acknowledged with its result")
+        #expect(!queue.checkReady(now: 0), "held back")
+
+        // While the stream refuses, the check finds it exhausted and holds the letter.
+        let held = try roundTripHeld(&queue, keys, on: connection)
+        #expect(held.isEmpty && queue.waiting.count == 1)
+
+        try connection.command("DEL", .string(keys.dead))
+        let second = try roundTrip(now: Int64.max / 2)
+        #expect(second.contains { if case .cleared(.entriesRefused) = $0 { true } else { false } })
+        #expect(!second.contains { if case .written(let jobs, _, _, _) = $0 { !jobs.isEmpty } else { false } }, "not answered twice")
+        #expect(queue.isEmpty)
+        let dead = try streamEntries(keys.dead, on: connection)
+        #expect(dead.count == 1 && dead.first?["job_id"] == "d" && dead.first?["error"] == "bad_parameter")
+        #expect(try streamEntries(keys.results, on: connection).count == 1)
+        #expect(try connection.command("HGET", .string(keys.stats), "failed").string == "1")
+    }
+
+    /// One check of the queue's waiting items; the items it could not take stay waiting.
+    func roundTripHeld(_ queue: inout WriteBackQueue, _ keys: QueueKeys, on connection: RedisConnection) throws -> [Int] {
+        let taken = queue.takeCheck(now: Int64.max / 4)
+        let checkSegment = try #require(taken)
+        var pipeline = RedisPipeline()
+        let slot = pipeline.add(checkSegment)
+        _ = queue.receiveCheck(.success(try connection.send(pipeline).output(slot)), epoch: 1, now: Int64.max / 4)
+        return queue.checked?.group.items.indices.map { $0 } ?? []
     }
 
     /// Redis refusing the whole transaction (OOM: EXECABORT) writes nothing; the cause is

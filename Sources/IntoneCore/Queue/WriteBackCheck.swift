@@ -2,8 +2,8 @@
 ///
 /// `WATCH` the jobs' done markers and their `reply_to` streams, then read them: which
 /// `job_id`s already have a result (`MGET`), the type of every key the commit will add
-/// an entry to (`TYPE`; for a `reply_to` stream also its last id, since Redis refuses
-/// an entry after the largest possible id), and Redis's clock (`TIME`). The commit
+/// an entry to (`TYPE`; for a stream also its last id, `XINFO STREAM`, since Redis
+/// refuses an entry after the largest possible id), and Redis's clock (`TIME`). The commit
 /// (`WriteBackCommit`) follows on the same connection with no EXEC in between, so the
 /// WATCH is still in force: if another worker answers one of these `job_id`s, or someone
 /// changes a watched stream, the EXEC is aborted and nothing is written.
@@ -22,12 +22,17 @@ public struct WriteBackCheck: RedisSegment {
     /// The shards' own keys the commit writes to: result and dead-letter streams,
     /// statistics hashes.
     public let shardKeys: [QueueKeys]
+    /// The shards whose dead-letter stream gets an entry (its last id is read only then:
+    /// a dead letter can be 10 KB).
+    public let deadLetterShards: Set<QueueKeys>
 
-    /// `jobs`: each job's shard keys, `job_id` and result stream.
-    public init(jobs: [(keys: QueueKeys, jobID: ByteString, resultStream: ByteString)]) {
+    /// `jobs`: each job's shard keys, `job_id`, result stream, and whether it gets a dead
+    /// letter.
+    public init(jobs: [(keys: QueueKeys, jobID: ByteString, resultStream: ByteString, failed: Bool)]) {
         markers = jobs.map { $0.keys.done(jobID: $0.jobID) }
         var seenKeys = Set<QueueKeys>()
         shardKeys = jobs.map(\.keys).filter { seenKeys.insert($0).inserted }
+        deadLetterShards = Set(jobs.filter(\.failed).map(\.keys))
         let own = Set(shardKeys.map { ByteString($0.results) })
         var seen = Set<ByteString>()
         streams = jobs.map(\.resultStream).filter { !own.contains($0) && seen.insert($0).inserted }
@@ -82,7 +87,9 @@ public struct WriteBackCheck: RedisSegment {
         for marker in markers { commands.appendArgument(marker.argument) }
         for keys in shardKeys {
             commands.append("TYPE", .string(keys.results))
+            commands.append("XINFO", "STREAM", .string(keys.results))
             commands.append("TYPE", .string(keys.dead))
+            if deadLetterShards.contains(keys) { commands.append("XINFO", "STREAM", .string(keys.dead)) }
             commands.append("TYPE", .string(keys.stats))
         }
         for stream in streams {
@@ -107,7 +114,11 @@ public struct WriteBackCheck: RedisSegment {
         for (marker, value) in zip(markers, values) where !value.isNull { answered.insert(marker) }
         var states: [ByteString: KeyState] = [:]
         for keys in shardKeys {
-            for key in [keys.results, keys.dead, keys.stats] { states[ByteString(key)] = try Self.state(next(), info: nil) }
+            let resultsType = next()
+            states[ByteString(keys.results)] = try Self.state(resultsType, info: next())
+            let deadType = next()
+            states[ByteString(keys.dead)] = try Self.state(deadType, info: deadLetterShards.contains(keys) ? next() : nil)
+            states[ByteString(keys.stats)] = try Self.state(next(), info: nil)
         }
         for stream in streams {
             let type = next()

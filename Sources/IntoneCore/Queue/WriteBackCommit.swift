@@ -17,10 +17,31 @@ public struct WriteBackCommit: RedisSegment {
         /// job but lost its result: no XACK, and its own done marker does not count as
         /// "answered".
         public var acknowledges: Bool
+        /// What of it is still to be written: all of it at first; after a transaction
+        /// that went through without its result or dead letter, only what was lost.
+        public var parts: Set<Part>
 
-        public init(_ finished: FinishedJob, acknowledges: Bool = true) {
+        public enum Part: Sendable, Hashable {
+            case result
+            case deadLetter
+            /// Audio, the audio stream's last entry, the done marker, the counters.
+            case rest
+
+            public static let all: Set<Part> = [.result, .deadLetter, .rest]
+        }
+
+        public init(_ finished: FinishedJob, acknowledges: Bool = true, parts: Set<Part> = Part.all) {
             self.finished = finished
             self.acknowledges = acknowledges
+            self.parts = parts
+        }
+
+        /// What the check needs of it. It may get a dead letter when it failed, or when
+        /// its `reply_to` turns out unable to take the result.
+        public var checked: (keys: QueueKeys, jobID: ByteString, resultStream: ByteString, failed: Bool) {
+            let keys = finished.keys
+            let mayFail = finished.outcome.failure != nil || finished.resultStream != ByteString(keys.results)
+            return (keys, finished.jobID, finished.resultStream, mayFail)
         }
     }
 
@@ -105,7 +126,8 @@ public struct WriteBackCommit: RedisSegment {
         for index in writes {
             let job = items[index].finished
             let keys = job.keys
-            if case .ok(let audio, _) = job.outcome {
+            let parts = items[index].parts
+            if parts.contains(.rest), case .ok(let audio, _) = job.outcome {
                 audioMilliseconds[keys, default: 0] += audio.durationMilliseconds
                 if job.streamed == nil {
                     commands.append(
@@ -113,7 +135,7 @@ public struct WriteBackCommit: RedisSegment {
                     roles.append(.audio(index))
                 }
             }
-            if let streamed = job.streamed {
+            if parts.contains(.rest), let streamed = job.streamed {
                 // The audio stream's last entry, after the chunks already written.
                 let key = keys.audio(jobID: job.jobID)
                 var last: [RedisArgument] = [
@@ -127,21 +149,24 @@ public struct WriteBackCommit: RedisSegment {
                 roles.append(.housekeeping("EXPIRE"))
             }
             let elapsed = max(0, now - (job.job.enqueuedAtMilliseconds ?? now))
-            Self.appendXADD(
-                to: job.resultStream.argument, maxLength: settings.resultsMaxLength,
-                job.resultFields(keys: keys, worker: settings.worker, elapsedMilliseconds: elapsed), into: &commands)
-            roles.append(.result(index))
-            if job.resultStream != ByteString(keys.results) {
+            if parts.contains(.result) {
+                Self.appendXADD(
+                    to: job.resultStream.argument, maxLength: settings.resultsMaxLength,
+                    job.resultFields(keys: keys, worker: settings.worker, elapsedMilliseconds: elapsed), into: &commands)
+                roles.append(.result(index))
+            }
+            if parts.contains(.result), job.resultStream != ByteString(keys.results) {
                 if check.state(of: job.resultStream) == .absent {
                     if !createdStreams.contains(job.resultStream) { createdStreams.append(job.resultStream) }
                 } else if !existingStreams.contains(job.resultStream) {
                     existingStreams.append(job.resultStream)
                 }
             }
-            if let dead = job.deadLetterFields(failedAtMilliseconds: now) {
+            if parts.contains(.deadLetter), let dead = job.deadLetterFields(failedAtMilliseconds: now) {
                 Self.appendXADD(to: .string(keys.dead), maxLength: settings.deadMaxLength, dead, into: &commands)
                 roles.append(.deadLetter(index))
             }
+            guard parts.contains(.rest) else { continue }
             commands.append(
                 "SET", keys.done(jobID: job.jobID).argument, .string(job.outcome.markerValue), "EX", .integer(settings.markerTTLSeconds))
             roles.append(.marker(index))
@@ -255,7 +280,8 @@ public struct WriteBackCommit: RedisSegment {
             case .audio, .lastEntry, .marker, .housekeeping: applied.otherErrors.append(error)
             }
         }
-        applied.written = writes.filter { !lost.contains($0) }
+        // A dead letter written again is not a job answered again.
+        applied.written = writes.filter { !lost.contains($0) && items[$0].parts.contains(.result) }
         return .applied(applied)
     }
 

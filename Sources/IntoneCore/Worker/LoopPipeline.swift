@@ -134,7 +134,7 @@ struct LoopPipeline {
             Result { () throws(RedisError) in try replies.output(slot) }
         }
         if let commit {
-            loop.reporter.report(lane.writeBack.receiveCommit(result(commit), commit: commit.segment, now: now), loop: loop)
+            loop.reporter.report(lane.writeBack.receiveCommit(result(commit), commit: commit.segment, now: now), lane: lane, loop: loop)
         }
         if let wait, case .success(let reply) = result(wait) {
             loop.reporter.waited(acknowledged: Int(reply.integer ?? 0), wanted: loop.configuration.waitReplicas)
@@ -192,7 +192,7 @@ struct LoopPipeline {
             if case .success(let output) = checked {
                 loop.clock.update(serverMilliseconds: output.serverMilliseconds, monotonicMilliseconds: output.monotonicMilliseconds)
             }
-            loop.reporter.report(lane.writeBack.receiveCheck(checked, epoch: epochAfterWrite, now: now), loop: loop)
+            loop.reporter.report(lane.writeBack.receiveCheck(checked, epoch: epochAfterWrite, now: now), lane: lane, loop: loop)
         }
         if let read {
             switch outcome("read", result(read.slot)) {

@@ -36,23 +36,28 @@ final class WorkerReporter {
         return metadata
     }
 
-    func report(_ reports: [WriteBackQueue.Report], loop: WorkLoop) {
+    func report(_ reports: [WriteBackQueue.Report], lane: Lane, loop: WorkLoop) {
         for report in reports {
             switch report {
             case .written(let jobs, let duplicates, let acknowledged, let nanoseconds):
                 metrics.finish.recordNanoseconds(nanoseconds)
                 written(jobs, duplicates: duplicates + acknowledged, loop: loop)
-            case .fault(let fault, let error):
-                loop.raise("write-back", "\(Self.describe(fault)): \(error.message)")
-            case .cleared:
-                loop.clear("write-back")
+            case .fault, .cleared:
+                // One fault per lane, naming every condition that holds on it.
+                let kind = loop.lanes.count == 1 ? "write-back" : "write-back (\(lane.name))"
+                let faults = lane.writeBack.faults.sorted { Self.describe($0.key) < Self.describe($1.key) }
+                if faults.isEmpty {
+                    loop.clear(kind)
+                } else {
+                    loop.raise(kind, faults.map { "\(Self.describe($0.key)): \($0.value.message)" }.joined(separator: "; "))
+                }
             case .resultRefused(let job, let error):
                 logger.warning(
                     "a result was refused inside its transaction; writing it again",
                     metadata: Self.metadata(job).merging(["error.message": "\(error.message)"]) { $1 })
-            case .deadLetterLost(let job, let error):
-                logger.error(
-                    "a dead letter was refused inside its transaction",
+            case .deadLetterRefused(let job, let error):
+                logger.warning(
+                    "a dead letter was refused inside its transaction; writing it again",
                     metadata: Self.metadata(job).merging(["error.message": "\(error.message)"]) { $1 })
             case .refusedInTransaction(let error):
                 if refusedOnce.insert(error.code.name + error.message.prefix(40)).inserted {
@@ -68,6 +73,7 @@ final class WorkerReporter {
         case .resultsKey: "the result stream cannot be written"
         case .deadKey: "the dead-letter stream cannot be written"
         case .statsKey: "the statistics hash cannot be written"
+        case .entriesRefused: "redis refused entries of the queue's streams inside a write-back"
         }
     }
 

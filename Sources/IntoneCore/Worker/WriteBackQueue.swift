@@ -26,7 +26,8 @@ struct WriteBackQueue {
         case cleared(Fault)
         /// A result refused inside a transaction that went through: answered again.
         case resultRefused(FinishedJob, RedisError)
-        case deadLetterLost(FinishedJob, RedisError)
+        /// A dead letter refused inside a transaction that wrote the result: written again.
+        case deadLetterRefused(FinishedJob, RedisError)
         case refusedInTransaction(RedisError)
     }
 
@@ -39,6 +40,10 @@ struct WriteBackQueue {
         case resultsKey
         case deadKey
         case statsKey
+        /// Redis refused the queue's own result or dead-letter entries inside a
+        /// transaction that went through (a stream changed just before EXEC): they are
+        /// written again after a backoff, until it takes them.
+        case entriesRefused
     }
 
     let maxJobs: Int
@@ -50,7 +55,8 @@ struct WriteBackQueue {
     private(set) var committing: Group?
     private(set) var retryAt: Int64 = 0
     private var backoff = Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000)
-    private var active = Set<Fault>()
+    /// The faults that hold now, with Redis's reason.
+    private(set) var faults: [Fault: RedisError] = [:]
 
     init(maxJobs: Int, maxAudioBytes: Int) {
         self.maxJobs = max(1, maxJobs)
@@ -120,7 +126,7 @@ struct WriteBackQueue {
         }
         waiting.removeFirst(taken)
         checking = group
-        return WriteBackCheck(jobs: group.items.map { ($0.finished.keys, $0.finished.jobID, $0.finished.resultStream) })
+        return WriteBackCheck(jobs: group.items.map(\.checked))
     }
 
     /// The check came back: the group is ready to commit, but for jobs that cannot be
@@ -148,9 +154,9 @@ struct WriteBackQueue {
             if !results.acceptsEntries { broken[.resultsKey] = Self.typeError(keys.results, results, "stream") }
             if !dead.acceptsEntries { broken[.deadKey] = Self.typeError(keys.dead, dead, "stream") }
             if !stats.acceptsHash { broken[.statsKey] = Self.typeError(keys.stats, stats, "hash") }
-            if item.finished.resultStream == ByteString(keys.results), !results.acceptsEntries {
+            if item.parts.contains(.result), item.finished.resultStream == ByteString(keys.results), !results.acceptsEntries {
                 held.append(item)
-            } else if item.finished.outcome.failure != nil, !dead.acceptsEntries {
+            } else if item.parts.contains(.deadLetter), item.finished.outcome.failure != nil, !dead.acceptsEntries {
                 held.append(item)
             } else {
                 kept.append(item)
@@ -191,20 +197,7 @@ struct WriteBackQueue {
                 .written(
                     written, duplicates: commit.duplicates.count, acknowledged: applied.acknowledged ? group.acknowledgeOnly.count : 0,
                     nanoseconds: Monotonic.nanoseconds() - group.startedNanoseconds))
-            for (index, error) in applied.lostResults {
-                // The transaction went through without this result (its stream changed
-                // in the instant before EXEC): answer it again, to the queue's result
-                // stream if its own cannot take it, without acknowledging it twice.
-                var item = group.items[index]
-                if item.finished.resultStream != ByteString(item.finished.keys.results) {
-                    item.finished = Self.redirected(
-                        item.finished, because: "reply_to '\(item.finished.resultStream)' refused the result: \(error.message)")
-                }
-                item.acknowledges = item.acknowledges && !applied.acknowledged
-                waiting.insert(item, at: 0)
-                reports.append(.resultRefused(item.finished, error))
-            }
-            for (index, error) in applied.lostDeadLetters { reports.append(.deadLetterLost(group.items[index].finished, error)) }
+            reports += rewriteLost(applied, group: group, now: now)
             if !applied.acknowledged {
                 // The entries stay pending; their results are written, so a later delivery
                 // finds the done markers and only acknowledges them.
@@ -213,6 +206,45 @@ struct WriteBackQueue {
             for error in applied.otherErrors { reports.append(.refusedInTransaction(error)) }
             return reports
         }
+    }
+
+    /// The transaction went through without some results or dead letters (a stream
+    /// changed in the instant before EXEC): each is written again, and only what was lost,
+    /// without acknowledging its job twice. A result its `reply_to` refused goes to the
+    /// queue's result stream as `failed`/`bad_reply_to` (with a dead letter); what the
+    /// queue's own streams refused waits for a backoff (a fault until they take it).
+    private mutating func rewriteLost(_ applied: WriteBackCommit.Applied, group: Group, now: Int64) -> [Report] {
+        var reports: [Report] = []
+        var refusedByQueue: RedisError?
+        let lostDeadLetters = Dictionary(applied.lostDeadLetters.map { ($0.index, $0.error) }) { first, _ in first }
+        let lostResults = Dictionary(applied.lostResults.map { ($0.index, $0.error) }) { first, _ in first }
+        for index in Set(lostResults.keys).union(lostDeadLetters.keys).sorted(by: >) {
+            var item = group.items[index]
+            item.acknowledges = item.acknowledges && !applied.acknowledged
+            var parts: Set<WriteBackCommit.Item.Part> = []
+            if let error = lostResults[index] {
+                parts.insert(.result)
+                if item.finished.resultStream != ByteString(item.finished.keys.results) {
+                    item.finished = Self.redirected(
+                        item.finished, because: "reply_to '\(item.finished.resultStream)' refused the result: \(error.message)")
+                    parts.insert(.deadLetter)
+                } else {
+                    refusedByQueue = refusedByQueue ?? error
+                }
+                reports.append(.resultRefused(item.finished, error))
+            }
+            if let error = lostDeadLetters[index], item.parts.contains(.deadLetter) {
+                parts.insert(.deadLetter)
+                refusedByQueue = refusedByQueue ?? error
+                reports.append(.deadLetterRefused(item.finished, error))
+            }
+            item.parts = parts
+            waiting.insert(item, at: 0)
+        }
+        if let refusedByQueue { return reports + holdBack(.entriesRefused, refusedByQueue, now: now) }
+        // Entries written again went through: the queue's streams take entries again.
+        if group.items.contains(where: { $0.parts != WriteBackCommit.Item.Part.all }) { reports += update(.entriesRefused, nil, now: now) }
+        return reports
     }
 
     /// The connection broke with write-backs in flight: whether they were written is not
@@ -246,9 +278,9 @@ struct WriteBackQueue {
     /// Raises or clears a fault; reports only changes.
     private mutating func update(_ fault: Fault, _ error: RedisError?, now: Int64) -> [Report] {
         if let error {
-            return active.insert(fault).inserted ? [.fault(fault, error)] : []
+            return faults.updateValue(error, forKey: fault) == nil ? [.fault(fault, error)] : []
         }
-        return active.remove(fault) != nil ? [.cleared(fault)] : []
+        return faults.removeValue(forKey: fault) != nil ? [.cleared(fault)] : []
     }
 
     /// A job as it will be written, given the check: a reply whose deadline passed while
