@@ -252,4 +252,44 @@ import Testing
         }
         #expect(lastEntries.count == 1, "one last entry")
     }
+
+    /// A streamed reply taken over when the new worker would not speak it (its deadline
+    /// passed, or its agent's voice was turned off meanwhile) still has a well-formed
+    /// audio stream: past its deadline it is rendered to the end (a streamed reply whose
+    /// first chunk went out is finished, `ok`); not spoken, its last entry goes after the
+    /// dead worker's chunks, and `intone audio` and clients see how it ended.
+    @Test(arguments: ["deadline passed", "voice off"]) func aStreamedReplyTakenOverEndsItsStream(_ change: String) async throws {
+        let connection = try TestRedis.connect()
+        let text = String(repeating: "Here is one more sentence of a long answer. ", count: 20)
+        var fields: [(String, String)] = [("job_id", "late"), ("agent_id", "a"), ("user_id", "u"), ("text", text), ("stream", "1")]
+        if change == "deadline passed" {
+            let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+            fields.append(("expires_at", String(now + 1500)))
+        }
+        let keys = try uniqueQueue()
+        try JobStream(keys: keys, consumer: "doomed").createGroup(on: connection)
+        try JobProducer(keys: keys).add(fields, on: connection)
+        _ = try connection.command("XREADGROUP", "GROUP", "workers", "doomed", "COUNT", "1", "STREAMS", .string(keys.jobs), ">")
+        // What the dead worker wrote: three chunks (their content does not matter here).
+        for seq in 0..<3 {
+            try connection.command("XADD", .string(keys.audio(jobID: "late")), .string("0-\(seq + 1)"), "seq", .integer(seq), "data", "x")
+        }
+        if change == "voice off" { try connection.command("HSET", .string(keys.agent("a")), "tts", "off") }
+        try await Task.sleep(for: .milliseconds(1600))
+        let survivor = try RunningWorker(queue: keys, consumer: "survivor", flags: ["claim-idle-ms": "300"])
+        let results = try await waitForEntries(keys.results, count: 1, seconds: 30, on: connection)
+        try await survivor.stop()
+        let result = try #require(results.first)
+        let entries = try connection.command("XRANGE", .string(keys.audio(jobID: "late")), "-", "+").array ?? []
+        let ids = entries.compactMap { $0.array?.first?.string }
+        #expect(ids == (1...ids.count).map { "0-\($0)" }, "ids 0-1 … 0-n, each once: \(ids)")
+        #expect(String(ids.count) == result["chunks"], "\(result)")
+        let last = try #require(entries.last?.array?.last?.array).compactMap(\.string)
+        #expect(last.contains("last") && last.contains(result["status"] ?? "?"), "\(last)")
+        if change == "deadline passed" {
+            #expect(result["status"] == "ok" && ids.count > 4, "rendered to the end: \(result)")
+        } else {
+            #expect(result["status"] == "text_only" && ids.count == 4, "\(result)")
+        }
+    }
 }

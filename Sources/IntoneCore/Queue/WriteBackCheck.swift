@@ -26,13 +26,35 @@ public struct WriteBackCheck: RedisSegment {
     /// a dead letter can be 10 KB).
     public let deadLetterShards: Set<QueueKeys>
 
-    /// `jobs`: each job's shard keys, `job_id`, result stream, and whether it gets a dead
-    /// letter.
-    public init(jobs: [(keys: QueueKeys, jobID: ByteString, resultStream: ByteString, failed: Bool)]) {
+    /// Audio streams another worker may have begun (a streamed job delivered again):
+    /// their length says where the last entry goes.
+    public let audioStreams: [ByteString]
+
+    /// What the check needs of one job.
+    public struct Job: Sendable {
+        public var keys: QueueKeys
+        public var jobID: ByteString
+        public var resultStream: ByteString
+        /// It may get a dead letter: it failed, or its `reply_to` may not take the result.
+        public var mayFail: Bool
+        /// Its audio stream, when another worker may have written chunks of it.
+        public var resumedAudio: ByteString?
+
+        public init(keys: QueueKeys, jobID: ByteString, resultStream: ByteString, mayFail: Bool, resumedAudio: ByteString? = nil) {
+            self.keys = keys
+            self.jobID = jobID
+            self.resultStream = resultStream
+            self.mayFail = mayFail
+            self.resumedAudio = resumedAudio
+        }
+    }
+
+    public init(jobs: [Job]) {
         markers = jobs.map { $0.keys.done(jobID: $0.jobID) }
         var seenKeys = Set<QueueKeys>()
         shardKeys = jobs.map(\.keys).filter { seenKeys.insert($0).inserted }
-        deadLetterShards = Set(jobs.filter(\.failed).map(\.keys))
+        deadLetterShards = Set(jobs.filter(\.mayFail).map(\.keys))
+        audioStreams = jobs.compactMap(\.resumedAudio)
         let own = Set(shardKeys.map { ByteString($0.results) })
         var seen = Set<ByteString>()
         streams = jobs.map(\.resultStream).filter { !own.contains($0) && seen.insert($0).inserted }
@@ -63,6 +85,8 @@ public struct WriteBackCheck: RedisSegment {
         /// Every key checked: shards' result, dead-letter and statistics keys, and the
         /// `reply_to` streams.
         public var states: [ByteString: KeyState]
+        /// Entries in the audio streams of jobs delivered again (absent: none).
+        public var audioEntries: [ByteString: Int] = [:]
         /// Redis's clock at the check, and this host's monotonic clock when it came back.
         public var serverMilliseconds: Int64
         public var monotonicMilliseconds: Int64
@@ -96,6 +120,7 @@ public struct WriteBackCheck: RedisSegment {
             commands.append("TYPE", stream.argument)
             commands.append("XINFO", "STREAM", stream.argument)
         }
+        for stream in audioStreams { commands.append("XLEN", stream.argument) }
         commands.append("TIME")
     }
 
@@ -124,12 +149,17 @@ public struct WriteBackCheck: RedisSegment {
             let type = next()
             states[stream] = try Self.state(type, info: next())
         }
+        var audioEntries: [ByteString: Int] = [:]
+        for stream in audioStreams {
+            // Not a stream (WRONGTYPE): its last entry is refused, and reported, at EXEC.
+            if let count = next().integer, count > 0 { audioEntries[stream] = Int(count) }
+        }
         let time = next()
         guard let parts = time.array, parts.count == 2, let seconds = parts[0].integer, let micros = parts[1].integer else {
             throw time.error(command: "TIME") ?? RedisError.unexpected("TIME", time)
         }
         return Output(
-            answered: answered, states: states, serverMilliseconds: seconds * 1000 + micros / 1000,
+            answered: answered, states: states, audioEntries: audioEntries, serverMilliseconds: seconds * 1000 + micros / 1000,
             monotonicMilliseconds: Monotonic.milliseconds())
     }
 

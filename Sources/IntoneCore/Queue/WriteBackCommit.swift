@@ -37,11 +37,13 @@ public struct WriteBackCommit: RedisSegment {
         }
 
         /// What the check needs of it. It may get a dead letter when it failed, or when
-        /// its `reply_to` turns out unable to take the result.
-        public var checked: (keys: QueueKeys, jobID: ByteString, resultStream: ByteString, failed: Bool) {
+        /// its `reply_to` turns out unable to take the result; a streamed job delivered
+        /// again may have chunks another worker wrote.
+        public var checked: WriteBackCheck.Job {
             let keys = finished.keys
             let mayFail = finished.outcome.failure != nil || finished.resultStream != ByteString(keys.results)
-            return (keys, finished.jobID, finished.resultStream, mayFail)
+            let resumed = finished.streamed != nil && finished.job.attempts > 1 ? keys.audio(jobID: finished.jobID) : nil
+            return .init(keys: keys, jobID: finished.jobID, resultStream: finished.resultStream, mayFail: mayFail, resumedAudio: resumed)
         }
     }
 

@@ -84,7 +84,13 @@ public struct BatchDecider: Sendable {
                 continue
             }
             let agent = settings(valid.agentID) ?? AgentSettings(tts: defaultTTS)
-            switch JobPlan.make(for: valid, settings: agent, agentLimit: agentLimit, nowMilliseconds: now, defaultFormat: defaultFormat) {
+            // A streamed job delivered again may have begun playing on another worker
+            // that died: a streamed reply whose first chunk went out is finished, so its
+            // deadline no longer applies.
+            let resumable = job.attempts > 1 && (valid.stream ?? agent.stream)
+            let planNow = resumable ? min(now, valid.expiresAtMilliseconds ?? now) : now
+            switch JobPlan.make(for: valid, settings: agent, agentLimit: agentLimit, nowMilliseconds: planNow, defaultFormat: defaultFormat)
+            {
             case .expired:
                 decision.answered.append(finished(job, valid, .expired, streamed: valid.stream ?? agent.stream))
             case .textOnly(let reason):

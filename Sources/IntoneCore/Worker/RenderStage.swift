@@ -93,14 +93,15 @@ final class RenderStage {
 
     /// The chunks to write now, oldest first for each job. A job's first chunk goes only
     /// if its deadline has not passed (`now` is Redis's clock); otherwise the reply is
-    /// `expired` and its chunks are dropped.
+    /// `expired` and its chunks are dropped. A job delivered again is exempt: another
+    /// worker may have sent its first chunks already.
     func takeChunks(for lane: Lane, now: Int64) -> StreamChunks? {
         var chunks: [StreamChunks.Chunk] = []
         for token in entries.keys.sorted() {
             guard var entry = entries[token], !entry.pendingChunks.isEmpty, lane.serves(shard: entry.speakable.job.shard) else { continue }
             let keys = shards[entry.speakable.job.shard]
-            if entry.chunksWritten == 0, entry.chunksInFlight == 0, let deadline = entry.speakable.valid.expiresAtMilliseconds,
-                now > deadline
+            if entry.chunksWritten == 0, entry.chunksInFlight == 0, entry.speakable.job.attempts == 1,
+                let deadline = entry.speakable.valid.expiresAtMilliseconds, now > deadline
             {
                 entry.expired = true
                 entry.pendingChunks = []

@@ -292,6 +292,12 @@ struct WriteBackQueue {
         if case .ok = job.outcome, job.streamed == nil, let expires = job.valid?.expiresAtMilliseconds, check.serverMilliseconds > expires {
             job.outcome = .expired
         }
+        // Another worker wrote more chunks than this one (it died after them): the last
+        // entry goes after its chunks.
+        if var streamed = job.streamed, let written = check.audioEntries[keys.audio(jobID: job.jobID)], written > streamed.chunks {
+            streamed.chunks = written
+            job.streamed = streamed
+        }
         let state = check.state(of: job.resultStream)
         if job.resultStream != ByteString(keys.results), !state.acceptsEntries {
             let why =
@@ -313,6 +319,10 @@ struct WriteBackQueue {
     }
 
     static func typeError(_ key: String, _ state: WriteBackCheck.KeyState, _ wanted: String) -> RedisError {
+        if state == .exhaustedStream {
+            return RedisError(
+                .wrongType, "\(key) is a stream at the largest id and takes no more entries; jobs that need it wait until it is fixed")
+        }
         let found: String =
             switch state {
             case .other(let type): "a \(type)"
