@@ -66,6 +66,7 @@ import Testing
         #expect(delta(#"intone_stage_duration_seconds_count{stage="synthesis"}"#) == 3)
         #expect(delta(#"intone_stage_duration_seconds_count{stage="encoding"}"#) == 3)
         #expect(delta(#"intone_stage_duration_seconds_count{stage="write_back"}"#) >= 1)
+        #expect(delta(#"intone_stage_duration_seconds_count{stage="decide"}"#) >= 1, "the decide stage is timed per batch")
         #expect(delta("intone_batch_size_sum") == 5)
         #expect(delta("intone_audio_seconds_total") > 1)
         #expect(delta("intone_redis_round_trips_total") >= 3)

@@ -7,7 +7,7 @@ struct WorkerMetrics: Sendable {
     let jobs: [JobStatus: Counter]
     let failures: [JobErrorCode: Counter]
     let duplicates = Counter(label: "intone_duplicates_total")
-    let gate = Timer(label: "intone_stage_duration_seconds", dimensions: [("stage", "decide")], preferredDisplayUnit: .seconds)
+    let decide = Timer(label: "intone_stage_duration_seconds", dimensions: [("stage", "decide")], preferredDisplayUnit: .seconds)
     let synthesis = Timer(label: "intone_stage_duration_seconds", dimensions: [("stage", "synthesis")], preferredDisplayUnit: .seconds)
     let encoding = Timer(label: "intone_stage_duration_seconds", dimensions: [("stage", "encoding")], preferredDisplayUnit: .seconds)
     /// A write-back's two round trips, check sent to commit answered; never a blocking read.

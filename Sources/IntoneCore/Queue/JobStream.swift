@@ -16,11 +16,14 @@ public struct JobStream: Sendable {
     public struct Batch: Sendable {
         public var jobs: [Job] = []
         public var vanished: [EntryRef] = []
+        /// When its reply came in (monotonic), for the time a batch takes to decide.
+        public var receivedNanoseconds: Int64
         public var isEmpty: Bool { jobs.isEmpty && vanished.isEmpty }
 
-        public init(jobs: [Job] = [], vanished: [EntryRef] = []) {
+        public init(jobs: [Job] = [], vanished: [EntryRef] = [], receivedNanoseconds: Int64 = Monotonic.nanoseconds()) {
             self.jobs = jobs
             self.vanished = vanished
+            self.receivedNanoseconds = receivedNanoseconds
         }
     }
 

@@ -34,6 +34,8 @@ public struct BatchDecider: Sendable {
         public var valid: ValidJob
         public var request: SpeechRequest
         public var ticket: TokenBucketGate.Ticket
+        /// When the batch it came in was read (monotonic).
+        public var receivedNanoseconds: Int64 = 0
     }
 
     public struct Decision: Sendable {
@@ -98,7 +100,8 @@ public struct BatchDecider: Sendable {
             case .speak(let request, let limit):
                 let ticket = TokenBucketGate.Ticket(
                     marker: keys.done(jobID: valid.jobID), agentID: valid.agentID, userID: valid.userID, agentLimit: limit)
-                decision.speakable.append(Speakable(job: job, valid: valid, request: request, ticket: ticket))
+                decision.speakable.append(
+                    Speakable(job: job, valid: valid, request: request, ticket: ticket, receivedNanoseconds: batch.receivedNanoseconds))
             }
         }
         return decision

@@ -68,14 +68,18 @@ struct Intake {
     /// pending entries read again).
     mutating func receiveCounted(_ batch: JobStream.Batch) {
         guard !batch.jobs.isEmpty else {
-            if !batch.vanished.isEmpty { undecided.append(JobStream.Batch(vanished: batch.vanished)) }
+            if !batch.vanished.isEmpty {
+                undecided.append(JobStream.Batch(vanished: batch.vanished, receivedNanoseconds: batch.receivedNanoseconds))
+            }
             return
         }
         // One XPENDING reads the counts of one stream's entries.
         for (_, jobs) in Dictionary(grouping: batch.jobs, by: \.shard).sorted(by: { $0.key < $1.key }) {
-            awaitingCounts.append(JobStream.Batch(jobs: jobs))
+            awaitingCounts.append(JobStream.Batch(jobs: jobs, receivedNanoseconds: batch.receivedNanoseconds))
         }
-        if !batch.vanished.isEmpty { undecided.append(JobStream.Batch(vanished: batch.vanished)) }
+        if !batch.vanished.isEmpty {
+            undecided.append(JobStream.Batch(vanished: batch.vanished, receivedNanoseconds: batch.receivedNanoseconds))
+        }
     }
 
     mutating func takeCounts() -> DeliveryCounts? {

@@ -262,7 +262,9 @@ final class WorkLoop {
                 for job in decision.answered { lane.writeBack.add(job) }
                 lane.writeBack.acknowledge(decision.acknowledgeOnly)
                 gateQueue.add(decision.speakable)
-                reporter.decided(batch.jobs.count + batch.vanished.count)
+                reporter.decided(
+                    batch.jobs.count + batch.vanished.count,
+                    since: decision.speakable.isEmpty ? batch.receivedNanoseconds : nil)
             }
         }
     }
@@ -270,6 +272,7 @@ final class WorkLoop {
     /// The buckets' verdicts: each job goes to the renders or to its lane's write-back.
     func receiveVerdicts(_ verdicts: [TokenBucketGate.Verdict], for sent: [BatchDecider.Speakable]) {
         let admitted = decider.admit(sent, verdicts: verdicts)
+        if let first = sent.map(\.receivedNanoseconds).min() { reporter.decidedSpeakable(since: first) }
         render.enqueue(admitted.admitted)
         for job in admitted.answered { lane(of: job.job.shard).writeBack.add(job) }
         for entry in admitted.acknowledgeOnly { lane(of: shards.served.firstIndex(of: entry.keys) ?? 0).writeBack.acknowledge([entry]) }

@@ -137,9 +137,17 @@ final class WorkerReporter {
         refusals = [:]
     }
 
-    func decided(_ entries: Int) {
+    /// A batch decided; `since` (when it was read) when none of it waits for the buckets.
+    func decided(_ entries: Int, since: Int64?) {
         metrics.batchSize.record(entries)
         worker.record { $0.batches += 1 }
+        if let since { metrics.decide.recordNanoseconds(Monotonic.nanoseconds() - since) }
+    }
+
+    /// The buckets' verdicts came back for jobs read since `since`: the decide stage of
+    /// their batch, from its read to its verdicts.
+    func decidedSpeakable(since: Int64) {
+        metrics.decide.recordNanoseconds(Monotonic.nanoseconds() - since)
     }
 
     func duplicates(_ count: Int) {
