@@ -6,6 +6,23 @@ import Testing
 
 /// The console's pure parts: settings and the token rule, audio wrapping, forms, CSRF.
 @Suite struct WebUnitTests {
+    /// The console logs in with the password file, as the worker does; a file it cannot
+    /// read is refused at start, naming the setting.
+    @Test func theConsoleReadsTheRedisPasswordFile() throws {
+        let path = NSTemporaryDirectory() + "intone-web-password-\(UUID().uuidString)"
+        try "s3cret-from-file\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let configuration = try WebConfiguration(
+            flags: ["redis": "redis://:in-url@127.0.0.1:6379"], environment: ["INTONE_REDIS_PASSWORD_FILE": path])
+        #expect(configuration.redisURL.currentPassword() == "s3cret-from-file")
+        do {
+            _ = try WebConfiguration(flags: ["redis-password-file": path + "-missing"], environment: [:])
+            Issue.record("a password file that cannot be read was accepted")
+        } catch {
+            #expect(error.message.contains("--redis-password-file") && error.message.contains("INTONE_REDIS_PASSWORD_FILE"))
+        }
+    }
+
     @Test func theConsoleRefusesToListenOffLoopbackWithoutAToken() throws {
         #expect(throws: ConfigurationError.self) { try WebConfiguration(flags: ["listen": "0.0.0.0:8080"], environment: [:]) }
         #expect(throws: ConfigurationError.self) { try WebConfiguration(flags: [:], environment: ["INTONE_WEB_LISTEN": "10.1.2.3:80"]) }

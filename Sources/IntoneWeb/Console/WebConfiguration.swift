@@ -19,6 +19,9 @@ public struct WebConfiguration: Sendable {
         Setting(
             key: "redis", environment: "INTONE_REDIS_URL", defaultValue: "redis://127.0.0.1:6379",
             help: "Redis URL: redis://[user:password@]host:port[/db] or unix:///path"),
+        Setting(
+            key: "redis-password-file", environment: "INTONE_REDIS_PASSWORD_FILE", defaultValue: nil,
+            help: "file whose first line is the Redis password (read at every connect; wins over the URL's)"),
         Setting(key: "queue", environment: "INTONE_QUEUE", defaultValue: "tts", help: "queue name Q; keys are intone:{Q}:…"),
         Setting(
             key: "listen", environment: "INTONE_WEB_LISTEN", defaultValue: "127.0.0.1:8080",
@@ -49,6 +52,12 @@ public struct WebConfiguration: Sendable {
             redisURL = try RedisURL(parsing: redisText)
         } catch {
             throw ConfigurationError("--redis: \(error.description)")
+        }
+        if let file = value("redis-password-file")?.trimmed, !file.isEmpty {
+            redisURL.passwordFile = file
+            guard redisURL.currentPassword() != nil else {
+                throw ConfigurationError("--redis-password-file: cannot read the password file \(file) (INTONE_REDIS_PASSWORD_FILE)")
+            }
         }
         keys = try QueueKeys(queue: value("queue")!)
         (host, port) = try Self.parseListen(value("listen")!)
