@@ -12,39 +12,71 @@ enum LaneLayout {
     struct Stopped: Error {}
 
     /// Waits for Redis (one log line, capped backoff; credentials refused end it), asks
-    /// whether it is a cluster node, and makes the lanes.
+    /// whether it is a cluster node, and makes the lanes. A connection that fails while
+    /// asking, or a cluster whose slot map cannot be read yet (no master for a slot, a
+    /// node away), is waited for like an unreachable Redis.
     static func make(for loop: WorkLoop) throws -> [Lane] {
         let configuration = loop.configuration
         let timeout = configuration.blockMilliseconds + 10_000
         let first = RedisLink(url: configuration.redisURL, commandTimeoutMilliseconds: timeout, logger: loop.logger)
+        let streams = loop.shards.served.enumerated().map { JobStream(keys: $1, consumer: configuration.consumer, shard: $0) }
+        var mapBackoff: Backoff?
+        while true {
+            guard let connection = try waitForRedis(first, loop: loop) else { throw Stopped() }
+            let clustered: Bool
+            do {
+                clustered = try ClusterDiscovery.isClusterNode(connection, url: configuration.redisURL)
+            } catch {
+                first.lost(RedisError(.connection, error.message), now: Monotonic.milliseconds())
+                continue
+            }
+            guard clustered else {
+                let link = RedisLink(
+                    url: configuration.redisURL, commandTimeoutMilliseconds: timeout, logger: loop.logger, connection: connection)
+                return [loop.makeLane(name: "{\(configuration.queue)}", link: link, streams: streams, servesQueue: true)]
+            }
+            do {
+                try ClusterDiscovery.validate(configuration.redisURL)
+            } catch {
+                throw RedisError(.configuration, error.message)
+            }
+            do {
+                let cluster = try ClusterConnections(url: configuration.redisURL, logger: loop.logger)
+                if mapBackoff != nil { loop.logger.info("the cluster's slot map is readable") }
+                return clusterLanes(cluster, streams: streams, loop: loop)
+            } catch {
+                if mapBackoff == nil {
+                    loop.logger.error(
+                        "the cluster's slot map cannot be read; waiting for it",
+                        metadata: ["redis": "\(configuration.redisURL)", "error.message": "\(error)"])
+                    mapBackoff = Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000)
+                }
+                loop.worker.setRedisReady(false)
+                let until = Monotonic.milliseconds() + Int64(mapBackoff!.next())
+                while !loop.worker.isStopping, Monotonic.milliseconds() < until { ThreadSleep.sleep(milliseconds: 50) }
+            }
+        }
+    }
+
+    /// Connects `link`, waiting (quietly, with backoff) while Redis is away; nil once the
+    /// worker is stopping.
+    private static func waitForRedis(_ link: RedisLink, loop: WorkLoop) throws -> RedisConnection? {
         while !loop.worker.isStopping {
             let now = Monotonic.milliseconds()
-            if let attempt = first.nextAttempt, now < attempt {
+            if let attempt = link.nextAttempt, now < attempt {
                 ThreadSleep.sleep(milliseconds: Int(min(attempt - now, 100)))
                 continue
             }
-            if try first.connect(now: now, prepare: { _ throws(RedisError) in }) != nil { break }
+            if try link.connect(now: now, prepare: { _ throws(RedisError) in }) != nil { return link.connection }
             loop.worker.setRedisReady(false)
         }
-        guard let connection = first.connection, !loop.worker.isStopping else { throw Stopped() }
-        let streams = loop.shards.served.enumerated().map { JobStream(keys: $1, consumer: configuration.consumer, shard: $0) }
-        let info = (try? connection.command("INFO", "cluster").string) ?? ""
-        guard info.contains("cluster_enabled:1") else {
-            let link = RedisLink(
-                url: configuration.redisURL, commandTimeoutMilliseconds: timeout, logger: loop.logger, connection: connection)
-            return [loop.makeLane(name: "{\(configuration.queue)}", link: link, streams: streams, servesQueue: true)]
-        }
-        do {
-            try ClusterDiscovery.validate(configuration.redisURL)
-        } catch {
-            throw RedisError(.configuration, error.message)
-        }
-        let cluster: ClusterConnections
-        do {
-            cluster = try ClusterConnections(url: configuration.redisURL, logger: loop.logger)
-        } catch {
-            throw RedisError(.connection, "\(error)")
-        }
+        return nil
+    }
+
+    /// A lane per slot that holds shards, to its master, and the lane of the queue's slot.
+    private static func clusterLanes(_ cluster: ClusterConnections, streams: [JobStream], loop: WorkLoop) -> [Lane] {
+        let configuration = loop.configuration
+        let timeout = configuration.blockMilliseconds + 10_000
         loop.cluster = cluster
         var lanes: [Lane] = []
         // Streams grouped by slot: the version-1 stream shares the queue's slot.

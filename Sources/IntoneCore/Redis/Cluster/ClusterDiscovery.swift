@@ -57,7 +57,9 @@ public enum ClusterDiscovery: Sendable, Equatable {
         return try ClusterTopology.parse(shardsReply: shards, queriedHost: queriedHost)
     }
 
-    private static func isClusterNode(_ connection: RedisConnection, url: RedisURL) throws(ClusterError) -> Bool {
+    /// Whether the server is a cluster node: `INFO cluster`, or, when an ACL denies INFO,
+    /// `CLUSTER MYID` (answered on a cluster node only). Throws when the connection fails.
+    static func isClusterNode(_ connection: RedisConnection, url: RedisURL) throws(ClusterError) -> Bool {
         let info = try reply(connection, ["INFO", "cluster"])
         if let text = info.string {
             return text.split(whereSeparator: \.isNewline).contains { $0.trimmingSuffix() == "cluster_enabled:1" }
