@@ -58,4 +58,5 @@ echo "intone bench" >&2
   --ceiling-command "$root/.build/bench/espeak-ceiling" --json "$out/intone.jsonl" "${intone[@]}" | tee "$out/intone.txt"
 
 "$python" "$root/bench/charts/draw.py" "$out/peers.jsonl" "$out/intone.jsonl" --out "$images"
+bash "$root/bench/audio/spectrogram.sh" --out "$images/audio-spectrograms.png"
 echo "Tables: $out/peers.txt $out/intone.txt; JSON: $out/peers.jsonl $out/intone.jsonl" >&2
