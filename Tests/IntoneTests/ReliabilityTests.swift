@@ -25,8 +25,9 @@ import Testing
         let server = try #require(TestRedis.server)
         let ids = (0..<80).map { "k\($0)" }
         let text = longText(words: 300)
-        _ = try JobProducer(keys: keys).enqueue(
+        let entryIDs = try JobProducer(keys: keys).enqueue(
             batch: ids.map { [("job_id", $0), ("agent_id", "a"), ("user_id", "u-\($0)"), ("text", text)] }, on: connection)
+        let jobOfEntry = Dictionary(uniqueKeysWithValues: zip(entryIDs, ids))
         let flags = [
             "--claim-idle-ms", "500", "--batch-size", "8", "--user-rate", "1000/s burst 1000", "--agent-rate", "1000/s burst 1000",
         ]
@@ -36,28 +37,36 @@ import Testing
         // Kill while it holds jobs: frozen first (it answers each job as it is rendered, so
         // what it holds moves until the kill lands), and let go again if it held nothing.
         let deadline = Date().addingTimeInterval(20)
-        var held = 0
-        while held == 0 && Date() < deadline {
+        var held: Set<String> = []
+        while held.isEmpty && Date() < deadline {
             while try pendingCount(keys, consumer: "doomed", on: connection) == 0 && Date() < deadline {
                 try await Task.sleep(for: .milliseconds(5))
             }
             doomed.signal(SIGSTOP)
-            // A write-back it sent just before is still carried out by Redis.
             try await Task.sleep(for: .milliseconds(300))
-            held = try pendingCount(keys, consumer: "doomed", on: connection)
-            if held == 0 { doomed.signal(SIGCONT) }
+            held = Set(try pendingEntries(keys, consumer: "doomed", on: connection).compactMap { jobOfEntry[$0] })
+            if held.isEmpty { doomed.signal(SIGCONT) }
         }
         doomed.signal(SIGKILL)
         #expect(try await doomed.waitForExit(seconds: 5) != nil)
-        #expect(held > 0, "the killed worker held jobs")
+        #expect(!held.isEmpty, "the killed worker held jobs")
 
         try await waitForEntries(keys.results, count: ids.count, seconds: 60, on: connection)
         try await Task.sleep(for: .milliseconds(300))
         survivor.signal(SIGTERM)
         #expect(try await survivor.waitForExit(seconds: 10) == 0)
         try assertExactlyOneResultEach(ids, keys: keys, on: connection)
-        let takenOver = try streamEntries(keys.results, on: connection).filter { $0["worker"] == "survivor" && $0["attempts"] != "1" }
-        #expect(takenOver.count >= held, "the survivor took over what the killed worker held")
+        // A write-back the frozen worker had sent (a large one may still be in the socket
+        // when it stops) can be carried out after `held` was read: those jobs are answered
+        // by it, once. And on a loaded machine an entry can change hands between two live
+        // workers (one's loop late to keep it fresh): the survivor then answers it from its
+        // own first delivery. The rest of what the killed worker held was taken over.
+        let results = try streamEntries(keys.results, on: connection)
+        let answeredByDoomed = Set(results.filter { $0["worker"] == "doomed" }.compactMap { $0["job_id"] })
+        let takenOver = Set(results.filter { $0["worker"] == "survivor" && $0["attempts"] != "1" }.compactMap { $0["job_id"] })
+        let left = held.subtracting(answeredByDoomed)
+        #expect(!left.isEmpty, "the killed worker held jobs it had not answered")
+        #expect(!left.intersection(takenOver).isEmpty, "the survivor took over what the killed worker held")
     }
 
     @Test func redisRestartsWhileJobsFlowAndTheWorkerRidesItOut() async throws {

@@ -47,7 +47,10 @@ struct LoopPipeline {
         if plan.keepFresh {
             for (keys, entries) in Dictionary(grouping: loop.heldEntries(lane), by: \.keys) {
                 let stream = JobStream(keys: keys, consumer: configuration.consumer)
-                keepFresh.append(pipeline.add(stream.keepFresh(entries.map(\.id).sorted())))
+                keepFresh.append(
+                    pipeline.add(
+                        stream.keepFresh(
+                            entries.map(\.id).sorted(), minimumIdleMilliseconds: configuration.claimIdleMilliseconds / 6)))
             }
         }
         if plan.counts, let segment = lane.intake.takeCounts() { counts = pipeline.add(segment) }

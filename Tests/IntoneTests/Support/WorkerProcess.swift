@@ -85,6 +85,13 @@ func pendingCount(_ keys: QueueKeys, consumer: String, on connection: RedisConne
     return reply.array?.count ?? 0
 }
 
+/// The entry ids of the pending entries one consumer holds.
+func pendingEntries(_ keys: QueueKeys, consumer: String, on connection: RedisConnection) throws -> [String] {
+    let reply = try connection.send(RedisCommands(["XPENDING", .string(keys.jobs), "workers", "-", "+", "1000", .string(consumer)]))[0]
+    if let message = reply.errorMessage { throw TestSupportError("XPENDING: \(message)") }
+    return (reply.array ?? []).compactMap { $0.array?.first?.string }
+}
+
 /// A text of about `words` words, for jobs that take a while to render.
 func longText(words: Int) -> String {
     let sentence = "The quick brown fox jumps over the lazy dog near the river bank. "
