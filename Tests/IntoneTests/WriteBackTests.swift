@@ -116,6 +116,51 @@ import Testing
         #expect(queue.checkReady(now: 0), "the group waits for a new check")
     }
 
+    /// Group commit under load: jobs that finished while a group was being checked are
+    /// checked in the round trip that commits that group (commit first, then the check),
+    /// not one round trip later, and both land.
+    @Test func theNextGroupIsCheckedInTheRoundTripThatCommitsThePrevious() throws {
+        let keys = try uniqueQueue()
+        let connection = try TestRedis.connect()
+        let producer = JobProducer(keys: keys)
+        for id in ["g1", "g2"] { try producer.add([("job_id", id), ("agent_id", "a"), ("user_id", "u"), ("text", "Hi.")], on: connection) }
+        let jobs = try read(keys, "one", count: 2, on: connection)
+        try #require(jobs.count == 2)
+        var queue = WriteBackQueue(maxJobs: 10, maxAudioBytes: 1 << 20)
+        queue.add(FinishedJob(job: jobs[0], valid: nil, outcome: .expired, keys: keys))
+        var first = RedisPipeline()
+        let firstSegment = queue.takeCheck(now: 0)
+        let firstCheck = first.add(try #require(firstSegment))
+        queue.add(FinishedJob(job: jobs[1], valid: nil, outcome: .expired, keys: keys))
+        #expect(!queue.checkReady(now: 0), "one group checked at a time")
+        let checked = try connection.send(first).output(firstCheck)
+        #expect(queue.receiveCheck(.success(checked), epoch: connection.watchEpoch, now: 0).isEmpty)
+        #expect(!queue.checkReady(now: 0), "not while the checked group waits for its commit")
+        #expect(queue.commitReady(epoch: connection.watchEpoch))
+        #expect(queue.checkReady(now: 0, committingFirst: true), "but in the round trip that commits it")
+
+        var second = RedisPipeline()
+        let commitSegment = queue.takeCommit(settings: settings(keys), epoch: connection.watchEpoch)
+        let checkSegment = queue.takeCheck(now: 0)
+        let commit = second.add(try #require(commitSegment))
+        let secondCheck = second.add(try #require(checkSegment, "checked together with the commit"))
+        let replies = try connection.send(second)
+        let committed = try replies.output(commit)
+        var reports = queue.receiveCommit(.success(committed), commit: commit.segment, now: 0)
+        #expect(queue.receiveCheck(.success(try replies.output(secondCheck)), epoch: connection.watchEpoch, now: 0).isEmpty)
+        var third = RedisPipeline()
+        let lastSegment = queue.takeCommit(settings: settings(keys), epoch: connection.watchEpoch)
+        let lastCommit = third.add(try #require(lastSegment))
+        reports += queue.receiveCommit(.success(try connection.send(third).output(lastCommit)), commit: lastCommit.segment, now: 0)
+        let written = reports.flatMap { report -> [String] in
+            if case .written(let jobs, _, _, _) = report { return jobs.map { $0.jobID.description } }
+            return []
+        }
+        #expect(written == ["g1", "g2"])
+        #expect(queue.isEmpty)
+        #expect(try streamEntries(keys.results, on: connection).map { $0["job_id"] } == ["g1", "g2"])
+    }
+
     /// `elapsed_ms` and `failed_at` come from Redis's clock, and a refused job's dead
     /// letter carries its fields byte for byte.
     @Test func timesComeFromRedisAndDeadLettersKeepTheJobsBytes() throws {

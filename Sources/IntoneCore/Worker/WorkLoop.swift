@@ -146,7 +146,7 @@ final class WorkLoop {
         state.rendering = render.rendering
         state.chunksWaiting = render.chunksWaiting(lane)
         state.commitReady = lane.writeBack.commitReady(epoch: lane.connection?.watchEpoch ?? -1)
-        state.checkReady = lane.writeBack.checkReady(now: now)
+        state.checkReady = lane.writeBack.checkReady(now: now, committingFirst: state.commitReady)
         state.writeBackEmpty = lane.writeBack.isEmpty
         state.held = heldEntries(lane).count + (lane.servesQueue ? gateQueue.jobs.count : 0)
         state.audioBytes = lanes.reduce(0) { $0 + $1.writeBack.audioBytes }

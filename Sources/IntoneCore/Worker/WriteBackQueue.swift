@@ -91,9 +91,11 @@ struct WriteBackQueue {
     /// Whether a checked group can be committed now (its WATCH still in force).
     func commitReady(epoch: Int) -> Bool { checked.map { $0.epoch == epoch } ?? false }
 
-    /// Whether a new group can be checked now.
-    func checkReady(now: Int64) -> Bool {
-        checking == nil && checked == nil && (!waiting.isEmpty || !waitingAcks.isEmpty) && now >= retryAt
+    /// Whether a new group can be checked now: nothing else checked, or the checked group
+    /// is committed ahead of the check in the same pipeline (`committingFirst`), so that
+    /// under load one round trip carries one group's commit and the next group's check.
+    func checkReady(now: Int64, committingFirst: Bool = false) -> Bool {
+        checking == nil && (checked == nil || committingFirst) && (!waiting.isEmpty || !waitingAcks.isEmpty) && now >= retryAt
     }
 
     /// The commit of the checked group, first thing in the next pipeline.
