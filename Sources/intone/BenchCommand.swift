@@ -29,6 +29,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print Redis CPU by command (INFO commandstats).") var commands = false
     @Option(help: "Long replies (about 9 s of speech) enqueued at once on one worker, whole and streamed; 0: no burst.")
     var burst = 0
+    @Option(
+        help:
+            "Also run off on a local Redis Cluster (3 masters, 3 replicas) with this many shards, beside off on one Redis; 0: no cluster."
+    )
+    var clusterShards = 0
     @Option(help: "Audio formats for Redis memory per reply, comma-separated (e.g. wav,opus_24000_32,ulaw_8000).")
     var formats = ""
     @Option(help: "Replies per format.") var formatJobs = 100
@@ -79,6 +84,18 @@ struct BenchCommand: ParsableCommand {
                 throw fail("\(workload.rawValue): \(error)")
             }
         }
+        var clusterSection: String?
+        if clusterShards > 0 {
+            do {
+                let single = try throughput.first { $0.workload == .off } ?? bench.throughput(.off, jobs: jobs, progress: progress)
+                if !throughput.contains(where: { $0.workload == .off }) { emit(single.json) }
+                let row = try bench.clusterThroughput(jobs: jobs, shards: clusterShards, progress: progress)
+                emit(row.json)
+                clusterSection = BenchReport.clusterTable(row, single: single)
+            } catch {
+                throw fail("cluster: \(error)")
+            }
+        }
         var bursts: [BurstResult] = []
         if burst > 0 {
             for streamed in [false, true] {
@@ -110,6 +127,7 @@ struct BenchCommand: ParsableCommand {
             if commands { sections.append(BenchReport.commandLines(throughput)) }
             if latency { sections.append(BenchReport.latencyTable(throughput)) }
         }
+        if let clusterSection { sections.append(clusterSection) }
         if !bursts.isEmpty { sections.append(BenchReport.burstTable(bursts)) }
         if !formatRows.isEmpty { sections.append(BenchReport.formatTable(formatRows)) }
         print(sections.joined(separator: "\n\n"))

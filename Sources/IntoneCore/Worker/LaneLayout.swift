@@ -73,7 +73,7 @@ enum LaneLayout {
         return nil
     }
 
-    /// A lane per slot that holds shards, to its master, and the lane of the queue's slot.
+    /// A lane per slot that holds shards, to its master, and two for the queue's slot.
     private static func clusterLanes(_ cluster: ClusterConnections, streams: [JobStream], loop: WorkLoop) -> [Lane] {
         let configuration = loop.configuration
         let timeout = configuration.blockMilliseconds + 10_000
@@ -83,8 +83,8 @@ enum LaneLayout {
         let queueSlot = HashSlot(forKey: loop.shards.base.jobs)
         var bySlot: [HashSlot: [JobStream]] = [queueSlot: []]
         for stream in streams { bySlot[HashSlot(forKey: stream.keys.jobs), default: []].append(stream) }
-        for (slot, slotStreams) in bySlot.sorted(by: { $0.key == queueSlot ? true : $1.key == queueSlot ? false : $0.key < $1.key }) {
-            let link = RedisLink(
+        func slotLink(_ slot: HashSlot) -> RedisLink {
+            RedisLink(
                 url: configuration.redisURL, commandTimeoutMilliseconds: timeout, logger: loop.logger,
                 connector: { () throws(RedisError) in
                     do throws(ClusterError) {
@@ -95,8 +95,23 @@ enum LaneLayout {
                         throw RedisError(.connection, error.message)
                     }
                 })
+        }
+        for (slot, slotStreams) in bySlot.sorted(by: { $0.key == queueSlot ? true : $1.key == queueSlot ? false : $0.key < $1.key }) {
+            let link = slotLink(slot)
             let name = slotStreams.first.map { "{\($0.keys.tag)}" } ?? "{\(configuration.queue)}"
-            lanes.append(loop.makeLane(name: name, link: link, streams: slotStreams, servesQueue: slot == queueSlot))
+            guard slot == queueSlot else {
+                lanes.append(loop.makeLane(name: name, link: link, streams: slotStreams, servesQueue: false))
+                continue
+            }
+            // The queue's slot gets two lanes: one that never reads jobs, for the per-queue
+            // calls every other lane's batches wait on (agent settings, token buckets), so
+            // that they never sit behind a blocking read of the version-1 stream; and one
+            // that reads and writes back that stream.
+            lanes.append(loop.makeLane(name: name, link: link, streams: [], servesQueue: true))
+            if !slotStreams.isEmpty {
+                lanes.append(
+                    loop.makeLane(name: name + " jobs", link: slotLink(slot), streams: slotStreams, servesQueue: false))
+            }
         }
         let placement = ShardRouting.placement(queue: configuration.queue, shards: loop.shards.count, in: cluster.topology)
         loop.logger.info(

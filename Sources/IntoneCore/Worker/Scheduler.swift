@@ -196,7 +196,11 @@ struct Scheduler {
     private func read(_ state: Snapshot) -> ReadKind? {
         if state.readPaused { return nil }
         if state.recovering { return state.awaitingCounts ? nil : .ownPending }
-        let busy = state.held > 0 || state.rendering > 0 || !state.writeBackEmpty || state.undecided > 0
+        // A blocking read holds back every reply behind it in the pipeline: none beside
+        // agent settings or token buckets.
+        let busy =
+            state.held > 0 || state.rendering > 0 || !state.writeBackEmpty || state.undecided > 0 || state.settingsWanted
+            || state.gateWanted
         guard state.undecided == 0, !state.awaitingCounts, state.held < settings.maxHeld,
             state.renderQueued < settings.renderLookahead, state.audioBytes < settings.maxAudioBytes
         else { return nil }

@@ -81,10 +81,6 @@ final class BenchQueue {
     func wait(
         for what: String, workers: WorkerProcesses, deadline: Int64, everyMilliseconds: Int, until done: () throws -> Bool
     ) throws {
-        while try !done() {
-            if workers.allExited { throw EmbeddedRedisError("every worker exited while waiting for \(what)") }
-            if Monotonic.milliseconds() > deadline { throw EmbeddedRedisError("timed out waiting for \(what)") }
-            usleep(useconds_t(everyMilliseconds * 1000))
-        }
+        try BenchQueueWaiter(workers: workers, deadline: deadline).wait(for: what, everyMilliseconds: everyMilliseconds, until: done)
     }
 }

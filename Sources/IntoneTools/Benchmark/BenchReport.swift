@@ -96,6 +96,46 @@ public enum BenchReport {
             }, rightAligned: Set(1...7))
     }
 
+    /// A sharded queue on a local cluster beside the same workload on one Redis, from
+    /// one run: jobs/s, Redis CPU per job on each master, and the projection.
+    public static func clusterTable(_ cluster: ClusterResult, single: ThroughputResult?) -> String {
+        var rows: [[String]] = []
+        if let single {
+            rows.append([
+                "one Redis, 1 shard", "\(single.jobs)", number(single.jobsPerSecond, 0), number(single.redisCPUMicrosecondsPerJob, 2), "-",
+            ])
+        }
+        rows.append([
+            "cluster, \(cluster.masters.count) masters, \(cluster.shards) shards", "\(cluster.jobs)", number(cluster.jobsPerSecond, 0),
+            number(cluster.mastersCPUMicrosecondsPerJob, 2), number(100 * cluster.largestShare, 0) + "%",
+        ])
+        for master in cluster.masters {
+            rows.append([
+                "  master \(master.address): \(master.shards) shards\(master.servesQueue ? " + {Q}" : "")", "", "",
+                number(master.cpuMicrosecondsPerJob, 2), "",
+            ])
+        }
+        var lines = [
+            Table.render(
+                header: ["setup", "jobs", "jobs/s", "Redis CPU µs/job (masters)", "largest master share"], rows: rows,
+                rightAligned: Set(1...4))
+        ]
+        lines.append(
+            "replicas (all \(cluster.masters.count)): \(number(cluster.replicasCPUMicrosecondsPerJob, 2)) µs/job; round trips/batch \(number(cluster.roundTripsPerBatch, 2)), jobs/batch \(number(cluster.jobsPerBatch)), worker CPU \(number(cluster.workerCPUMicrosecondsPerJob)) µs/job\(single.map { " (one Redis: \(number($0.workerCPUMicrosecondsPerJob)))" } ?? ""); every node shares this machine's cores, so jobs/s does not show the spread"
+        )
+        if let single, single.redisCPUMicrosecondsPerJob > 0 {
+            lines.append(
+                "masters' CPU per job over one Redis's: \(number(cluster.mastersCPUMicrosecondsPerJob / single.redisCPUMicrosecondsPerJob, 2))x"
+            )
+        }
+        lines.append(
+            "projected with Redis the bound, a master per machine, this skew: "
+                + [3, 6, 12].map { "\($0) masters \(number(cluster.projectedJobsPerSecond(masters: $0), 0)) jobs/s" }.joined(
+                    separator: ", ")
+                + (single.map { "; one Redis \(number(1_000_000 / max($0.redisCPUMicrosecondsPerJob, 0.01), 0)) jobs/s" } ?? ""))
+        return lines.joined(separator: "\n")
+    }
+
     public static func burstTable(_ rows: [BurstResult]) -> String {
         Table.render(
             header: [
