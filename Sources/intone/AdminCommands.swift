@@ -225,7 +225,8 @@ struct Dead: ParsableCommand {
                 }
             } catch let error as RedisError { throw redisFailure(error, key: access.queue.dead) }
             guard let letter else { return }
-            print("dead letter \(shown(letterName(letter, access)))\(note)" + (access.shards.count == 1 ? "" : " in \(shown(letter.keys.dead))"))
+            let stream = access.shards.count == 1 ? "" : " in \(shown(letter.keys.dead))"
+            print("dead letter \(shown(letterName(letter, access)))\(note)\(stream)")
             print(Table.render(header: ["field", "value"], rows: letter.letter.fields.map { [shown($0.name), shown($0.value)] }))
         }
     }
@@ -496,7 +497,9 @@ struct Audio: ParsableCommand {
         case .stillStreaming(let chunks):
             throw fail("the audio of job \(shown(jobId)) is still being streamed (\(chunks) chunks so far); try again when it is finished")
         case .unknown:
-            let streams = access.shards.count == 1 ? "\(shown(keys.prefix))…" : "any shard of \(shown(access.queue.queue)) (its own: \(shown(keys.prefix))…)"
+            let streams =
+                access.shards.count == 1
+                ? "\(shown(keys.prefix))…" : "any shard of \(shown(access.queue.queue)) (its own: \(shown(keys.prefix))…)"
             throw fail("no job \(shown(jobId)) has a result in \(streams); it may not be finished yet, or is unknown")
         }
     }

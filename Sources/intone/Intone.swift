@@ -312,7 +312,8 @@ extension Enqueue {
         if access.shards.count == 1 && !access.isCluster {
             print("enqueued \(done) jobs on \(configuration.keys.jobs); skipped \(parsed.problems.count) bad lines")
         } else {
-            print("enqueued \(done) jobs on \(perStream.count) of \(access.shards.count) shards; skipped \(parsed.problems.count) bad lines")
+            print(
+                "enqueued \(done) jobs on \(perStream.count) of \(access.shards.count) shards; skipped \(parsed.problems.count) bad lines")
             for target in access.shards.served where perStream[target] != nil {
                 print("  \(perStream[target] ?? 0) on \(DisplayText.escaped(access.describe(target)))")
             }

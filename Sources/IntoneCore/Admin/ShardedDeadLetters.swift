@@ -101,8 +101,8 @@ public struct ShardedDeadLetters {
         let located = try locate(names)
         var outcomes: [String: RetryOutcome] = [:]
         for keys in streams {
-            let here = located.compactMap { name, place -> (String, String)? in
-                guard case .one(let found, let id) = place, found == keys else { return nil }
+            let here = inOrder(names).compactMap { name -> (String, String)? in
+                guard case .one(let found, let id)? = located[name], found == keys else { return nil }
                 return (name, id)
             }
             guard !here.isEmpty else { continue }
@@ -140,8 +140,8 @@ public struct ShardedDeadLetters {
         let located = try locate(names)
         var deleted: [String: QueueKeys] = [:]
         for keys in streams {
-            let here = located.compactMap { name, place -> (String, String)? in
-                guard case .one(let found, let id) = place, found == keys else { return nil }
+            let here = inOrder(names).compactMap { name -> (String, String)? in
+                guard case .one(let found, let id)? = located[name], found == keys else { return nil }
                 return (name, id)
             }
             guard !here.isEmpty else { continue }
@@ -205,6 +205,12 @@ public struct ShardedDeadLetters {
             }
         }
         return places
+    }
+
+    /// The names given, each once, in the order given (letters go back in that order).
+    private func inOrder(_ names: [String]) -> [String] {
+        var seen: Set<String> = []
+        return names.filter { seen.insert($0).inserted }
     }
 
     /// The streams a name may be in: the one it names, or every stream.

@@ -45,7 +45,10 @@ public struct WorkerList: Sendable {
 
     /// The consumers of one jobs stream's group (none without a stream or a group).
     static func consumers(of keys: QueueKeys, on connection: RedisConnection) throws(RedisError) -> [Consumer] {
-        parse(try connection.command("XINFO", "CONSUMERS", .string(keys.jobs), .string(QueueKeys.group)))
+        var commands = RedisCommands()
+        commands.append("XINFO", "CONSUMERS", .string(keys.jobs), .string(QueueKeys.group))
+        // No stream or no group yet: an error reply (NOGROUP, no such key), and no consumers.
+        return parse(try connection.send(commands)[0])
     }
 
     static func parse(_ reply: RedisReply) -> [Consumer] {

@@ -20,8 +20,9 @@ public final class RedisThreadPool: Sendable {
 
     /// Starts `threadCount` threads; none connects before it has work. With `queue`, each
     /// thread reaches it through a `QueueAccess` (`shards`: a count the operator gave).
-    public init(url: RedisURL, queue keys: QueueKeys? = nil, shards: Int? = nil, threadCount: Int = 4, commandTimeoutMilliseconds: Int = 5000)
-    {
+    public init(
+        url: RedisURL, queue keys: QueueKeys? = nil, shards: Int? = nil, threadCount: Int = 4, commandTimeoutMilliseconds: Int = 5000
+    ) {
         self.url = url
         let queue = queue
         threads = (0..<max(1, threadCount)).map { _ in
