@@ -16,14 +16,30 @@ func queueConfiguration(_ options: QueueOptions) throws -> WorkerConfiguration {
     }
 }
 
-/// Connection and queue for the admin commands, with the worker's flags and variables.
-func openQueue(_ options: QueueOptions) throws -> (RedisConnection, QueueKeys, WorkerConfiguration) {
+/// The queue as the admin commands reach it, with the worker's flags and variables: a
+/// single Redis or a cluster, and the queue's shard count (`QueueAccess`). With `record`,
+/// a shard count given is written to a queue that has none yet (a producer's commands).
+func openQueue(_ options: QueueOptions, record: Bool = false) throws -> (QueueAccess, WorkerConfiguration) {
     let configuration = try queueConfiguration(options)
     do {
-        return (try RedisConnection(url: configuration.redisURL), configuration.keys, configuration)
+        return (
+            try QueueAccess.open(
+                url: configuration.redisURL, queue: configuration.keys, shards: options.givenShards(configuration), record: record),
+            configuration
+        )
     } catch {
         throw redisFailure(error)
     }
+}
+
+/// Where a queue's dead letters are, for a message: the one stream, or all of them.
+func deadLetterStreams(_ access: QueueAccess) -> String {
+    access.shards.count == 1 ? shown(access.queue.dead) : "the dead-letter streams of \(shown(access.queue.queue))'s shards"
+}
+
+/// A dead letter's id as the commands print it: with its stream on a sharded queue.
+func letterName(_ found: ShardedDeadLetters.Found, _ access: QueueAccess) -> String {
+    access.shards.count == 1 ? found.letter.id : ShardedEntryID(id: found.letter.id, stream: access.label(of: found.keys)).description
 }
 
 func loadVoices() throws -> VoiceCatalog {
@@ -72,32 +88,33 @@ struct Status: ParsableCommand {
         let configuration = try queueConfiguration(queueOptions)
         let keys = configuration.keys
         let onTerminal = isatty(STDOUT_FILENO) == 1
-        var connection: RedisConnection?
+        var access: QueueAccess?
         var checked = false
         var backoffMilliseconds = 250
         repeat {
             do {
-                let open: RedisConnection
-                if let existing = connection {
-                    if existing.isBroken { try existing.reconnect() }
+                let open: QueueAccess
+                if let existing = access {
                     open = existing
                 } else {
-                    open = try RedisConnection(url: configuration.redisURL)
-                    connection = open
+                    open = try QueueAccess.open(url: configuration.redisURL, queue: keys, shards: queueOptions.givenShards(configuration))
+                    access = open
                 }
                 if !checked {
-                    if case .unused = try queuePresence(keys, on: open) {
+                    if case .unused = try queuePresence(keys, on: try open.queueConnection()) {
                         throw fail(
                             "queue '\(shown(keys.queue))' does not exist: no key starts with \(shown(keys.prefix)) (check --queue or INTONE_QUEUE)"
                         )
                     }
                     checked = true
                 }
-                let status = try QueueStatus.read(keys, on: open)
+                let status = try QueueStatus.read(open)
                 backoffMilliseconds = 250
                 show(json ? try status.json() : status.table(), onTerminal: onTerminal)
             } catch let error as RedisError {
                 guard watch, error.isTransient else { throw redisFailure(error) }
+                // Connected again next time (in a cluster, with a fresh map).
+                access = nil
                 let reason = error.operatorMessage()
                 if json {
                     show(QueueStatus.unreachableJSON(queue: keys.queue, detail: reason), onTerminal: onTerminal)
@@ -149,21 +166,23 @@ struct Dead: ParsableCommand {
         @Option(name: .customLong("error"), help: "Only letters with this error code (e.g. bad_parameter).") var errorCode: String?
 
         func run() throws {
-            let (connection, keys, _) = try openQueue(queueOptions)
-            let listing: DeadLetters.Listing
+            let (access, _) = try openQueue(queueOptions)
+            let listing: ShardedDeadLetters.Listing
             let total: Int
             do {
-                let dead = DeadLetters(keys: keys)
-                listing = try dead.list(count: count, error: errorCode, on: connection)
-                total = try dead.count(on: connection)
-            } catch { throw redisFailure(error, key: keys.dead) }
+                let dead = ShardedDeadLetters(access: access)
+                listing = try dead.list(count: count, error: errorCode)
+                total = try dead.count()
+            } catch { throw redisFailure(error, key: access.queue.dead) }
             print(
                 Table.render(
                     header: ["id", "job_id", "agent_id", "error", "failed_at"],
-                    rows: listing.letters.map {
-                        [
-                            shown($0.id), shown($0.bytes("job_id") ?? $0.bytes("entry_id") ?? []), shown($0.bytes("agent_id") ?? []),
-                            shown($0.bytes("error") ?? []), iso8601(milliseconds: $0.value("failed_at")),
+                    rows: listing.letters.map { found in
+                        let letter = found.letter
+                        return [
+                            shown(letterName(found, access)), shown(letter.bytes("job_id") ?? letter.bytes("entry_id") ?? []),
+                            shown(letter.bytes("agent_id") ?? []), shown(letter.bytes("error") ?? []),
+                            iso8601(milliseconds: letter.value("failed_at")),
                         ]
                     }))
             if let errorCode {
@@ -179,29 +198,36 @@ struct Dead: ParsableCommand {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show every field of one dead letter, by its id or its job's id.")
         @OptionGroup var queueOptions: QueueOptions
-        @Argument(help: "The dead letter's entry id (from `intone dead list`), or a job_id (its newest letter).") var id: String
+        @Argument(
+            help: "The dead letter's entry id (from `intone dead list`, with @SHARD on a sharded queue), or a job_id (its newest letter).")
+        var id: String
 
         func run() throws {
-            let (connection, keys, _) = try openQueue(queueOptions)
-            let dead = DeadLetters(keys: keys)
-            var letter: DeadLetters.Letter?
+            let (access, _) = try openQueue(queueOptions)
+            let dead = ShardedDeadLetters(access: access)
+            var letter: ShardedDeadLetters.Found?
             var note = ""
             do {
-                letter = try dead.show(id, on: connection)
+                let byID = try ShardedEntryID(parsing: id).map { try dead.show($0) } ?? []
+                letter = byID.first
+                if byID.count > 1 {
+                    note = " (letters with this id are in \(byID.count) streams; name one as \(shown(id))@SHARD)"
+                }
                 if letter == nil {
-                    let found = try dead.find(jobID: Array(id.utf8), on: connection)
+                    let found = try dead.find(jobID: Array(id.utf8))
                     letter = found.letters.first
                     if found.letters.count > 1 { note = " (the newest of \(found.letters.count) letters of this job)" }
                     if letter == nil {
                         throw fail(
-                            "no dead letter with the id or job_id '\(shown(id))' in \(shown(keys.dead))"
+                            "no dead letter with the id or job_id '\(shown(id))' in \(deadLetterStreams(access))"
                                 + (found.complete ? "" : " (searched the newest \(found.scanned))"))
                     }
                 }
-            } catch let error as RedisError { throw redisFailure(error, key: keys.dead) }
+            } catch let error as RedisError { throw redisFailure(error, key: access.queue.dead) }
             guard let letter else { return }
-            print("dead letter \(shown(letter.id))\(note)")
-            print(Table.render(header: ["field", "value"], rows: letter.fields.map { [shown($0.name), shown($0.value)] }))
+            let stream = access.shards.count == 1 ? "" : " in \(shown(letter.keys.dead))"
+            print("dead letter \(shown(letterName(letter, access)))\(note)\(stream)")
+            print(Table.render(header: ["field", "value"], rows: letter.letter.fields.map { [shown($0.name), shown($0.value)] }))
         }
     }
 
@@ -214,36 +240,44 @@ struct Dead: ParsableCommand {
                 """)
         @OptionGroup var queueOptions: QueueOptions
         @Flag(help: "Retry every dead letter there is now.") var all = false
-        @Argument(help: "Dead letter entry ids, <ms>-<seq> (from `intone dead list`).") var ids: [String] = []
+        @Argument(help: "Dead letter entry ids, <ms>-<seq> (from `intone dead list`; <ms>-<seq>@SHARD on a sharded queue).")
+        var ids: [String] = []
 
         func validate() throws {
             if all == !ids.isEmpty { throw ValidationError("give dead letter ids or --all, not both") }
         }
 
         func run() throws {
-            if let bad = ids.first(where: { !EntryID.isExact($0) }) { throw fail(EntryID.refusal(bad, of: "dead letter")) }
-            let (connection, keys, _) = try openQueue(queueOptions)
-            let dead = DeadLetters(keys: keys)
+            if let bad = ids.first(where: { ShardedEntryID(parsing: $0) == nil }) { throw fail(EntryID.refusal(bad, of: "dead letter")) }
+            let (access, _) = try openQueue(queueOptions)
+            let dead = ShardedDeadLetters(access: access)
             if all {
-                let retried: [String]
-                do { retried = try dead.retryAll(on: connection) } catch { throw redisFailure(error, key: keys.dead) }
-                print("retried \(retried.count) dead letters onto \(shown(keys.jobs))")
+                let retried: [(keys: QueueKeys, ids: [String])]
+                do { retried = try dead.retryAll() } catch { throw redisFailure(error, key: access.queue.dead) }
+                for (keys, ids) in retried where access.shards.count == 1 || !ids.isEmpty {
+                    print("retried \(ids.count) dead letters onto \(shown(keys.jobs))")
+                }
+                if access.shards.count > 1 { print("retried \(retried.reduce(0) { $0 + $1.ids.count }) dead letters in all") }
                 return
             }
-            let outcomes: [(id: String, outcome: DeadLetters.RetryOutcome)]
-            do { outcomes = try dead.retryLetters(ids, on: connection) } catch { throw redisFailure(error, key: keys.dead) }
+            let outcomes: [(name: String, outcome: ShardedDeadLetters.RetryOutcome)]
+            do { outcomes = try dead.retry(ids) } catch { throw redisFailure(error, key: access.queue.dead) }
             var refused: [String] = []
             var seen: Set<String> = []
             for (id, outcome) in outcomes where seen.insert(id).inserted {
                 switch outcome {
-                case .retried(let entryID):
+                case .retried(let keys, let entryID):
                     print("retried \(shown(id)) onto \(shown(keys.jobs)) as \(shown(entryID))")
                 case .alreadyRetried:
                     refused.append("\(shown(id)): already retried")
                 case .notFound:
-                    refused.append("\(shown(id)): already retried (or purged): it is not in \(shown(keys.dead))")
+                    refused.append("\(shown(id)): already retried (or purged): it is not in \(deadLetterStreams(access))")
                 case .notExactID:
                     refused.append(EntryID.refusal(id, of: "dead letter"))
+                case .ambiguous(let labels):
+                    refused.append(
+                        "\(shown(id)) is a dead letter of \(labels.count) streams; name one: "
+                            + labels.map { "\(shown(id))@\($0)" }.joined(separator: " "))
                 }
             }
             for line in refused.dropLast() { LocalFiles.printError("intone: \(line)") }
@@ -259,26 +293,40 @@ struct Dead: ParsableCommand {
         @Argument(help: "Dead letter entry ids to delete; none: all of them.") var ids: [String] = []
 
         func run() throws {
-            if let bad = ids.first(where: { !EntryID.isExact($0) }) { throw fail(EntryID.refusal(bad, of: "dead letter")) }
-            let (connection, keys, _) = try openQueue(queueOptions)
-            let dead = DeadLetters(keys: keys)
+            if let bad = ids.first(where: { ShardedEntryID(parsing: $0) == nil }) { throw fail(EntryID.refusal(bad, of: "dead letter")) }
+            let (access, _) = try openQueue(queueOptions)
+            let dead = ShardedDeadLetters(access: access)
             if !ids.isEmpty {
-                let deleted: [String]
-                do { deleted = try dead.delete(ids, on: connection) } catch { throw redisFailure(error, key: keys.dead) }
-                for id in deleted { print("deleted dead letter \(shown(id))") }
-                let missing = ids.filter { !deleted.contains($0) }
-                if !missing.isEmpty { throw fail("not in \(shown(keys.dead)): \(missing.map(shown).joined(separator: " "))") }
+                let outcomes: [(name: String, outcome: ShardedDeadLetters.DeleteOutcome)]
+                do { outcomes = try dead.delete(ids) } catch { throw redisFailure(error, key: access.queue.dead) }
+                var missing: [String] = []
+                var ambiguous: [String] = []
+                var seen: Set<String> = []
+                for (id, outcome) in outcomes where seen.insert(id).inserted {
+                    switch outcome {
+                    case .deleted(let keys):
+                        print("deleted dead letter \(shown(id))" + (access.shards.count == 1 ? "" : " from \(shown(keys.dead))"))
+                    case .ambiguous(let labels):
+                        ambiguous.append("\(shown(id)) (\(labels.map { "\(shown(id))@\($0)" }.joined(separator: " ")))")
+                    case .notFound, .notExactID:
+                        missing.append(shown(id))
+                    }
+                }
+                if !ambiguous.isEmpty {
+                    throw fail("in more than one stream, name one: \(ambiguous.joined(separator: " "))")
+                }
+                if !missing.isEmpty { throw fail("not in \(deadLetterStreams(access)): \(missing.joined(separator: " "))") }
                 return
             }
             if !yes {
                 let count: Int
-                do { count = try dead.count(on: connection) } catch { throw redisFailure(error, key: keys.dead) }
-                print("Delete all \(count) dead letters in \(shown(keys.dead))? Type yes to confirm: ", terminator: "")
+                do { count = try dead.count() } catch { throw redisFailure(error, key: access.queue.dead) }
+                print("Delete all \(count) dead letters in \(deadLetterStreams(access))? Type yes to confirm: ", terminator: "")
                 fflush(nil)
                 guard readLine()?.lowercased() == "yes" else { throw fail("not purged (confirm with yes, or pass --yes)") }
             }
             let purged: Int
-            do { purged = try dead.purge(on: connection) } catch { throw redisFailure(error, key: keys.dead) }
+            do { purged = try dead.purge() } catch { throw redisFailure(error, key: access.queue.dead) }
             print("purged \(purged) dead letters")
         }
     }
@@ -295,9 +343,10 @@ struct Agent: ParsableCommand {
         @Argument(help: "The agent id.") var agent: String
 
         func run() throws {
-            let (connection, keys, configuration) = try openQueue(queueOptions)
+            let (access, configuration) = try openQueue(queueOptions)
+            let keys = access.queue
             let stored: [String: String]
-            do { stored = try AgentAdmin(keys: keys).stored(agent, on: connection) } catch {
+            do { stored = try AgentAdmin(keys: keys).stored(agent, on: try access.queueConnection()) } catch {
                 throw redisFailure(error, key: keys.agent(agent))
             }
             // The worker checks voices against espeak-ng's list; without it a voice is shown as stored.
@@ -362,8 +411,9 @@ struct Agent: ParsableCommand {
             let catalog = voice == nil ? nil : try loadVoices()
             let clean: [String: String]
             do { clean = try AgentAdmin.validate(named: values, catalog: catalog) } catch { throw fail(error.message) }
-            let (connection, keys, _) = try openQueue(queueOptions)
-            do { try AgentAdmin(keys: keys).set(agent, named: clean, on: connection) } catch {
+            let (access, _) = try openQueue(queueOptions)
+            let keys = access.queue
+            do { try AgentAdmin(keys: keys).set(agent, named: clean, on: try access.queueConnection()) } catch {
                 throw redisFailure(error, key: keys.agent(agent))
             }
             print(
@@ -382,8 +432,9 @@ struct Agent: ParsableCommand {
             for name in fields where !AgentAdmin.fieldNames.contains(name) {
                 throw fail("unknown field '\(shown(name))' (\(AgentAdmin.fieldNames.joined(separator: ", ")))")
             }
-            let (connection, keys, _) = try openQueue(queueOptions)
-            do { try AgentAdmin(keys: keys).unset(agent, named: fields, on: connection) } catch {
+            let (access, _) = try openQueue(queueOptions)
+            let keys = access.queue
+            do { try AgentAdmin(keys: keys).unset(agent, named: fields, on: try access.queueConnection()) } catch {
                 throw redisFailure(error, key: keys.agent(agent))
             }
             print(
@@ -406,10 +457,17 @@ struct Audio: ParsableCommand {
     @Flag(help: "Replace the output file if it exists.") var force = false
 
     func run() throws {
-        let (connection, keys, configuration) = try openQueue(queueOptions)
-        let outcome: AudioExport.Outcome
-        do { outcome = try AudioExport(keys: keys).fetch(jobID: jobId, on: connection) } catch {
-            throw redisFailure(error, key: keys.audio(jobID: jobId))
+        let (access, configuration) = try openQueue(queueOptions)
+        let keys = access.shards.keys(forJobID: ByteString(jobId))
+        var outcome = AudioExport.Outcome.unknown
+        // The job's shard first; a job enqueued without a job_id, or by a producer that
+        // knows nothing of shards, may be on another stream.
+        for streamKeys in access.streams(forJobID: ByteString(jobId)) {
+            do { outcome = try AudioExport(keys: streamKeys).fetch(jobID: jobId, on: try access.connection(for: streamKeys)) } catch {
+                throw redisFailure(error, key: streamKeys.audio(jobID: jobId))
+            }
+            if case .unknown = outcome { continue }
+            break
         }
         switch outcome {
         case .audio(let audio):
@@ -439,7 +497,10 @@ struct Audio: ParsableCommand {
         case .stillStreaming(let chunks):
             throw fail("the audio of job \(shown(jobId)) is still being streamed (\(chunks) chunks so far); try again when it is finished")
         case .unknown:
-            throw fail("no job \(shown(jobId)) has a result in \(shown(keys.prefix))…; it may not be finished yet, or is unknown")
+            let streams =
+                access.shards.count == 1
+                ? "\(shown(keys.prefix))…" : "any shard of \(shown(access.queue.queue)) (its own: \(shown(keys.prefix))…)"
+            throw fail("no job \(shown(jobId)) has a result in \(streams); it may not be finished yet, or is unknown")
         }
     }
 }

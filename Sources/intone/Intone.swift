@@ -20,19 +20,29 @@ struct Intone: AsyncParsableCommand {
     )
 }
 
-/// `--redis`, `--redis-password-file` and `--queue`, shared by every command, with the
-/// worker's environment variables and help (one table: `WorkerConfiguration.settings`).
+/// `--redis`, `--redis-password-file`, `--queue` and `--shards`, shared by every command,
+/// with the worker's environment variables and help (one table: `WorkerConfiguration.settings`).
 struct QueueOptions: ParsableArguments {
     @Option(help: settingHelp("redis")) var redis: String?
     @Option(help: settingHelp("redis-password-file")) var redisPasswordFile: String?
     @Option(help: settingHelp("queue")) var queue: String?
+    @Option(
+        help: ArgumentHelp(
+            "shards of the queue; the count the queue stores wins, and one given must agree with it (env INTONE_SHARDS; default the queue's, else 1).",
+            valueName: "N")) var shards: String?
 
     var flags: [String: String] {
         var flags: [String: String] = [:]
         flags["redis"] = redis
         flags["redis-password-file"] = redisPasswordFile
         flags["queue"] = queue
+        flags["shards"] = shards
         return flags
+    }
+
+    /// A shard count the operator gave (flag or variable); nil for none.
+    func givenShards(_ configuration: WorkerConfiguration) -> Int? {
+        shards != nil || !(Environment.value("INTONE_SHARDS") ?? "").isEmpty ? configuration.shards : nil
     }
 }
 
@@ -236,12 +246,22 @@ struct Enqueue: ParsableCommand {
         let check = EnqueueCheck(
             keys: configuration.keys, maxTextBytes: configuration.maxTextBytes, catalog: voice == nil ? nil : try loadVoices())
         if let failure = check.problem(fields) { throw fail(EnqueueCheck.describe(failure)) }
+        let (access, _) = try openQueue(queueOptions, record: true)
+        // The job's shard: its job_id's, else any (jobs without ids are spread).
+        let target = access.shards.keys(forJob: fields, index: Int.random(in: 0..<access.shards.count))
+        if target != configuration.keys {
+            // A reply_to must be a key of the job's own shard; checked again for it.
+            let shardCheck = EnqueueCheck(keys: target, maxTextBytes: configuration.maxTextBytes, catalog: nil)
+            if let failure = shardCheck.problem(fields) { throw fail(EnqueueCheck.describe(failure)) }
+        }
         do {
-            let connection = try RedisConnection(url: configuration.redisURL)
-            let id = try JobProducer(keys: configuration.keys).enqueue(fields, on: connection)
+            let id = try JobProducer(keys: target).enqueue(fields, on: try access.connection(for: target))
             print(DisplayText.escaped(jobId ?? id))
         } catch {
-            throw fail(error.operatorMessage(key: configuration.keys.jobs))
+            throw fail(error.operatorMessage(key: target.jobs))
+        }
+        if access.shards.count > 1 || access.isCluster {
+            LocalFiles.printError("enqueued on \(DisplayText.escaped(access.describe(target)))")
         }
     }
 }
@@ -259,21 +279,26 @@ extension Enqueue {
             }
             bytes = read
         }
-        let parsed = BulkEnqueue(keys: configuration.keys, maxTextBytes: configuration.maxTextBytes, catalog: try loadVoices()).parse(bytes)
+        let (access, _) = try openQueue(queueOptions, record: true)
+        let parsed = BulkEnqueue(shards: access.shards, maxTextBytes: configuration.maxTextBytes, catalog: try loadVoices()).parse(bytes)
         for problem in parsed.problems {
             LocalFiles.printError("line \(problem.line): \(problem.message) (skipped)")
         }
-        let connection: RedisConnection
-        do { connection = try RedisConnection(url: configuration.redisURL) } catch { throw fail(error.operatorMessage()) }
-        let producer = JobProducer(keys: configuration.keys)
         let showProgress = isatty(STDERR_FILENO) == 1
         var done = 0
+        var perStream: [QueueKeys: Int] = [:]
         for start in stride(from: 0, to: parsed.jobs.count, by: 500) {
-            let chunk = Array(parsed.jobs[start..<min(start + 500, parsed.jobs.count)])
-            do { _ = try producer.enqueue(batch: chunk, on: connection) } catch {
-                throw fail("after \(done) jobs: \(error.operatorMessage(key: configuration.keys.jobs))")
+            let end = min(start + 500, parsed.jobs.count)
+            // One pipeline per shard, each on its own slot's connection; a shard's jobs keep their order.
+            for target in access.shards.served {
+                let chunk = (start..<end).filter { parsed.targets[$0] == target }.map { parsed.jobs[$0] }
+                guard !chunk.isEmpty else { continue }
+                do { _ = try JobProducer(keys: target).enqueue(batch: chunk, on: try access.connection(for: target)) } catch {
+                    throw fail("after \(done) jobs: \(error.operatorMessage(key: target.jobs))")
+                }
+                done += chunk.count
+                perStream[target, default: 0] += chunk.count
             }
-            done += chunk.count
             if showProgress {
                 let width = 30
                 let filled = parsed.jobs.isEmpty ? width : done * width / parsed.jobs.count
@@ -284,7 +309,15 @@ extension Enqueue {
             }
         }
         if showProgress { print("") }
-        print("enqueued \(done) jobs on \(configuration.keys.jobs); skipped \(parsed.problems.count) bad lines")
+        if access.shards.count == 1 && !access.isCluster {
+            print("enqueued \(done) jobs on \(configuration.keys.jobs); skipped \(parsed.problems.count) bad lines")
+        } else {
+            print(
+                "enqueued \(done) jobs on \(perStream.count) of \(access.shards.count) shards; skipped \(parsed.problems.count) bad lines")
+            for target in access.shards.served where perStream[target] != nil {
+                print("  \(perStream[target] ?? 0) on \(DisplayText.escaped(access.describe(target)))")
+            }
+        }
         if !parsed.problems.isEmpty { throw ExitCode(2) }
     }
 }

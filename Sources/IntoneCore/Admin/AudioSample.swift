@@ -68,6 +68,25 @@ public struct AudioSample: Codable, Sendable, Equatable {
             keysSampled: totals.values.reduce(0) { $0 + $1.keys }, complete: complete)
     }
 
+    /// Several samples (of a queue's streams) as one: keys and bytes added up per format.
+    public static func sum(_ samples: [AudioSample]) -> AudioSample {
+        var totals: [String: (keys: Int, bytes: Int)] = [:]
+        for sample in samples {
+            for format in sample.formats {
+                totals[format.format, default: (0, 0)].keys += format.keys
+                totals[format.format, default: (0, 0)].bytes += format.bytes
+            }
+        }
+        return AudioSample(
+            formats: totals.map { Format(format: $0.key, keys: $0.value.keys, bytes: $0.value.bytes) }.sorted { $0.bytes > $1.bytes },
+            keysSampled: samples.reduce(0) { $0 + $1.keysSampled }, complete: samples.allSatisfy(\.complete))
+    }
+
+    /// The keys and bytes of all formats, for a table cell: `12 keys 340 KiB`.
+    public var shortLine: String {
+        "\(keysSampled) keys \(Self.size(formats.reduce(0) { $0 + $1.bytes }))" + (complete ? "" : " (sampled)")
+    }
+
     /// One line for `intone status`.
     public var line: String {
         let scope = complete ? "all \(keysSampled) audio keys" : "sampled: \(keysSampled) audio keys, a bounded SCAN"

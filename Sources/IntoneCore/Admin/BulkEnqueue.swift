@@ -10,10 +10,14 @@ public struct BulkEnqueue {
 
     public struct Parsed: Sendable {
         public var jobs: [[(String, String)]] = []
+        /// The stream each job goes on (`QueueShards.keys(forJob:index:)`), in the order of `jobs`.
+        public var targets: [QueueKeys] = []
         public var problems: [Problem] = []
     }
 
-    let check: EnqueueCheck
+    let shards: QueueShards
+    let maxTextBytes: Int
+    let catalog: VoiceCatalog?
 
     /// A field's value: a string, or a number written as one.
     struct Scalar: Decodable {
@@ -32,7 +36,14 @@ public struct BulkEnqueue {
     }
 
     public init(keys: QueueKeys, maxTextBytes: Int, catalog: VoiceCatalog?) {
-        check = EnqueueCheck(keys: keys, maxTextBytes: maxTextBytes, catalog: catalog)
+        self.init(shards: QueueShards(base: keys, count: 1), maxTextBytes: maxTextBytes, catalog: catalog)
+    }
+
+    /// Each job is checked against the shard it goes on (a `reply_to` must be a key of it).
+    public init(shards: QueueShards, maxTextBytes: Int, catalog: VoiceCatalog?) {
+        self.shards = shards
+        self.maxTextBytes = maxTextBytes
+        self.catalog = catalog
     }
 
     /// Parses and checks every line first; nothing is sent for a file that does not parse.
@@ -44,6 +55,7 @@ public struct BulkEnqueue {
     /// character, so splitting on "\n" would keep a CRLF file as one line.)
     public func parse(_ bytes: [UInt8]) -> Parsed {
         var parsed = Parsed()
+        var checks: [QueueKeys: EnqueueCheck] = [:]
         for (index, rawLine) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             let line = String(decoding: rawLine, as: UTF8.self).trimmed
             if line.isEmpty { continue }
@@ -61,11 +73,15 @@ public struct BulkEnqueue {
                 continue
             }
             let fields = object.sorted { $0.key < $1.key }.map { ($0.key, $0.value.text) }
+            let target = shards.keys(forJob: fields, index: parsed.jobs.count)
+            let check = checks[target] ?? EnqueueCheck(keys: target, maxTextBytes: maxTextBytes, catalog: catalog)
+            checks[target] = check
             if let failure = check.problem(fields) {
                 parsed.problems.append(Problem(line: number, message: EnqueueCheck.describe(failure)))
                 continue
             }
             parsed.jobs.append(fields)
+            parsed.targets.append(target)
         }
         return parsed
     }

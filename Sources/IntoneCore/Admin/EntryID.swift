@@ -12,6 +12,24 @@ public enum EntryID {
         }
     }
 
+    /// The two numbers of an exact entry id, nil for any other text.
+    public static func numbers(_ text: some StringProtocol) -> (milliseconds: UInt64, sequence: UInt64)? {
+        guard isExact(text) else { return nil }
+        let parts = text.split(separator: "-")
+        guard let milliseconds = UInt64(parts[0]), let sequence = UInt64(parts[1]) else { return nil }
+        return (milliseconds, sequence)
+    }
+
+    /// Whether entry `a` is older than entry `b` (ids of different streams compare by time;
+    /// an id that is not exact sorts first).
+    public static func precedes(_ a: String, _ b: String) -> Bool {
+        switch (numbers(a), numbers(b)) {
+        case (let x?, let y?): return x.milliseconds != y.milliseconds ? x.milliseconds < y.milliseconds : x.sequence < y.sequence
+        case (nil, _?): return true
+        default: return false
+        }
+    }
+
     /// Why `text` is not an exact entry id, for an operator's error line.
     public static func refusal(_ text: String, of what: String) -> String {
         let shown = DisplayText.escaped(text)

@@ -5,6 +5,8 @@ extension RedisError {
     public func operatorMessage(key: String? = nil) -> String {
         let about = key.map { " \(DisplayText.escaped($0))" } ?? ""
         switch code {
+        case .configuration:
+            return DisplayText.escaped(message)
         case .connection:
             return "Redis is unreachable: \(DisplayText.escaped(message))"
         case .authentication:

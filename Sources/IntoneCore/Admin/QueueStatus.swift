@@ -24,6 +24,67 @@ public struct QueueStatus: Codable, Sendable {
     public var audioSecondsRendered: Double
     /// Audio bytes in Redis per format, from a bounded sample of the audio keys.
     public var audioInRedis: AudioSample?
+    /// The jobs stream these figures are of, in `streams`.
+    public var jobsStream: String?
+    /// The master that serves them, in a Redis Cluster.
+    public var node: String?
+    /// The queue's shard count (in the queue's own figures, not a stream's).
+    public var shards: Int?
+    /// With shards: the figures of each stream (the shards, then the version-1 stream),
+    /// of which the figures above are the sum. nil for a queue without shards.
+    public var streams: [QueueStatus]?
+
+    /// A whole queue: each stream it serves read on its own slot's connection, and their
+    /// sum. Without shards, the figures of its one stream.
+    public static func read(_ access: QueueAccess, sampleAudio: Bool = true) throws(RedisError) -> QueueStatus {
+        var parts: [QueueStatus] = []
+        for keys in access.shards.served {
+            var part = try read(keys, sampleAudio: sampleAudio, on: try access.connection(for: keys))
+            part.jobsStream = keys.jobs
+            part.node = access.node(of: keys)
+            parts.append(part)
+        }
+        guard parts.count > 1 else {
+            var only = parts[0]
+            only.jobsStream = nil
+            only.shards = 1
+            return only
+        }
+        var total = sum(parts)
+        total.shards = access.shards.count
+        total.streams = parts
+        return total
+    }
+
+    /// The figures of several streams added up: a consumer of several streams is one row
+    /// (its pending entries added up, its shortest idle time); the oldest pending entry is
+    /// the oldest of all.
+    static func sum(_ parts: [QueueStatus]) -> QueueStatus {
+        var consumers: [String: Consumer] = [:]
+        var order: [String] = []
+        var byStatus: [String: Int] = [:]
+        for part in parts {
+            for consumer in part.consumers {
+                if var seen = consumers[consumer.name] {
+                    seen.pending += consumer.pending
+                    seen.idleMilliseconds = min(seen.idleMilliseconds, consumer.idleMilliseconds)
+                    consumers[consumer.name] = seen
+                } else {
+                    consumers[consumer.name] = consumer
+                    order.append(consumer.name)
+                }
+            }
+            for (status, count) in part.resultsByStatus { byStatus[status, default: 0] += count }
+        }
+        let samples = parts.compactMap(\.audioInRedis)
+        return QueueStatus(
+            queue: parts.first?.queue ?? "", streamLength: parts.reduce(0) { $0 + $1.streamLength }, lag: parts.reduce(0) { $0 + $1.lag },
+            pending: parts.reduce(0) { $0 + $1.pending }, oldestPendingAgeSeconds: parts.compactMap(\.oldestPendingAgeSeconds).max(),
+            consumers: order.compactMap { consumers[$0] }, deadLetters: parts.reduce(0) { $0 + $1.deadLetters },
+            resultsKept: parts.reduce(0) { $0 + $1.resultsKept }, jobsPerSecond: parts.reduce(0) { $0 + $1.jobsPerSecond },
+            resultsByStatus: byStatus, audioSecondsRendered: parts.reduce(0) { $0 + $1.audioSecondsRendered },
+            audioInRedis: samples.isEmpty ? nil : AudioSample.sum(samples))
+    }
 
     /// The queue in one round trip, and with `sampleAudio` a bounded sample of its audio
     /// keys (`AudioSample`: a few more).
@@ -91,11 +152,29 @@ public struct QueueStatus: Codable, Sendable {
         entryID.flatMap { Job.milliseconds(ofEntryID: $0) }
     }
 
-    /// The readable form.
+    /// The readable form: with shards, a row per stream, then the queue's sums.
     public func table() -> String {
-        var lines = [
-            "queue \(DisplayText.escaped(queue))",
-            "",
+        var heading = "queue \(DisplayText.escaped(queue))"
+        if let shards, shards > 1 { heading += " (\(shards) shards and the version-1 stream)" }
+        if let node { heading += " on \(node)" }
+        var lines = [heading, ""]
+        if let streams {
+            let clustered = streams.contains { $0.node != nil }
+            lines.append(
+                Table.render(
+                    header: ["stream"] + (clustered ? ["node"] : []) + [
+                        "lag", "pending", "oldest pending", "dead letters", "results kept", "jobs/s (1 min)", "audio in Redis",
+                    ],
+                    rows: streams.map { part in
+                        [DisplayText.escaped(part.jobsStream ?? "")] + (clustered ? [part.node ?? "-"] : []) + [
+                            "\(part.lag)", "\(part.pending)", part.oldestPendingAgeSeconds.map { Self.duration($0) } ?? "-",
+                            "\(part.deadLetters)", "\(part.resultsKept)", String(format: "%.1f", part.jobsPerSecond),
+                            part.audioInRedis.map(\.shortLine) ?? "-",
+                        ]
+                    }))
+            lines += ["", "all streams:"]
+        }
+        lines += [
             Table.render(
                 header: [
                     "jobs stream", "lag", "pending", "oldest pending", "dead letters", "results kept", "jobs/s (1 min)", "audio rendered",

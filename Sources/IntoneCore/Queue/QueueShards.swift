@@ -23,6 +23,19 @@ public struct QueueShards: Sendable, Equatable {
         count == 1 ? base : base.shard(ShardRouting.shard(forJobID: jobID.bytes, shards: count))
     }
 
+    /// The shard a producer puts a job with these fields on: its `job_id`'s; without one,
+    /// the shard its `reply_to` is a key of (the worker accepts only a key of the job's own
+    /// shard), else the one `index` picks, so that jobs without ids are spread.
+    public func keys(forJob fields: [(String, String)], index: Int) -> QueueKeys {
+        if let jobID = fields.last(where: { $0.0 == "job_id" })?.1, !jobID.isEmpty { return keys(forJobID: ByteString(jobID)) }
+        if count > 1, let replyTo = fields.last(where: { $0.0 == "reply_to" })?.1,
+            let shard = served.first(where: { $0.shard != nil && replyTo.hasPrefix($0.prefix) })
+        {
+            return shard
+        }
+        return keys(forIndex: index)
+    }
+
     /// A shard a producer without a `job_id` may pick (any: the entry id is unique per shard).
     public func keys(forIndex index: Int) -> QueueKeys {
         count == 1 ? base : base.shard(((index % count) + count) % count)

@@ -64,6 +64,19 @@ public struct AudioSource: Sendable {
         }
     }
 
+    /// The audio of a result named as the console links it (`<id>@<shard>` on a sharded
+    /// queue, a plain id otherwise), read on its stream's connection: the audio is in the
+    /// result's own shard. A plain id is looked for in every stream.
+    public static func read(ref: String, chunk: Int? = nil, access: QueueAccess) throws(RedisError) -> Outcome {
+        guard let name = ShardedEntryID(parsing: ref) else { return .noResult }
+        let streams = name.stream.map { access.keys(labelled: $0).map { [$0] } ?? [] } ?? access.shards.served
+        for keys in streams {
+            let outcome = try AudioSource(keys: keys).read(entryID: name.id, chunk: chunk, on: try access.connection(for: keys))
+            if outcome != .noResult { return outcome }
+        }
+        return .noResult
+    }
+
     /// The result's `audio_key` when it is an audio key of this queue; otherwise the key
     /// the contract gives the job id. A crafted result cannot make the console read
     /// another key.
@@ -80,9 +93,7 @@ extension ConsoleSite {
         let query = FormData(query: request.uri.query)
         let chunk = query.text("chunk").flatMap { Int($0) }.flatMap { (0..<AudioSource.chunkLimit).contains($0) ? $0 : nil }
         let download = query.text("download") == "1"
-        let source = AudioSource(keys: keys)
-        let outcome = try await withRedis { connection throws(RedisError) in try source.read(entryID: entryID, chunk: chunk, on: connection)
-        }
+        let outcome = try await withQueue { access throws(RedisError) in try AudioSource.read(ref: entryID, chunk: chunk, access: access) }
         switch outcome {
         case .noResult:
             throw HTTPError(.notFound, message: "There is no result \(entryID) (it may have been trimmed).")

@@ -24,6 +24,9 @@ public struct WebConfiguration: Sendable {
             help: "file whose first line is the Redis password (read at every connect; wins over the URL's)"),
         Setting(key: "queue", environment: "INTONE_QUEUE", defaultValue: "tts", help: "queue name Q; keys are intone:{Q}:…"),
         Setting(
+            key: "shards", environment: "INTONE_SHARDS", defaultValue: nil,
+            help: "shards of the queue; the count the queue stores wins, and one given must agree with it"),
+        Setting(
             key: "listen", environment: "INTONE_WEB_LISTEN", defaultValue: "127.0.0.1:8080",
             help: "host:port to serve on ([::1]:8080 for IPv6; port 0 picks a free one)"),
         Setting(
@@ -36,6 +39,8 @@ public struct WebConfiguration: Sendable {
 
     public var redisURL: RedisURL
     public var keys: QueueKeys
+    /// A shard count the operator gave; nil to use the queue's (`intone:{Q}:config`).
+    public var shards: Int?
     public var host: String
     public var port: Int
     public var token: String?
@@ -60,6 +65,12 @@ public struct WebConfiguration: Sendable {
             }
         }
         keys = try QueueKeys(queue: value("queue")!)
+        if let text = value("shards")?.trimmed, !text.isEmpty {
+            guard let count = Int(text), (1...1024).contains(count) else {
+                throw ConfigurationError("--shards '\(DisplayText.escaped(text))' must be a whole number from 1 to 1024 (INTONE_SHARDS)")
+            }
+            shards = count
+        }
         (host, port) = try Self.parseListen(value("listen")!)
         token = value("token")
         if let token {

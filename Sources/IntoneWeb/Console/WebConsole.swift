@@ -19,7 +19,9 @@ public struct WebConsole: Service {
     ) throws {
         self.configuration = configuration
         site = ConsoleSite(
-            configuration: configuration, redis: RedisThreadPool(url: configuration.redisURL, threadCount: redisThreads),
+            configuration: configuration,
+            redis: RedisThreadPool(
+                url: configuration.redisURL, queue: configuration.keys, shards: configuration.shards, threadCount: redisThreads),
             renderer: try PageRenderer(), voices: VoiceCatalogLoader(load: voices, logger: logger), logger: logger)
     }
 
@@ -126,7 +128,14 @@ final class ConsoleSite: Sendable {
         Response(status: .seeOther, headers: [.location: location])
     }
 
-    /// Runs blocking Redis work on the console's own threads.
+    /// Runs blocking Redis work on the console's own threads, on every stream of the queue.
+    func withQueue<T: Sendable>(idempotent: Bool = true, _ body: @escaping @Sendable (QueueAccess) throws(RedisError) -> T)
+        async throws(RedisError) -> T
+    {
+        try await redis.run(idempotent: idempotent, queue: body)
+    }
+
+    /// Runs blocking Redis work on the console's own threads, on the queue's `{Q}` slot.
     func withRedis<T: Sendable>(idempotent: Bool = true, _ body: @escaping @Sendable (RedisConnection) throws(RedisError) -> T)
         async throws(RedisError) -> T
     {

@@ -51,13 +51,15 @@ extension ConsoleSite {
         let code = query.bytes("code").flatMap { $0.isEmpty ? nil : $0 }
         let before = query.text("before")
         let actions = DeadLetterActions(keys: keys)
-        let found = try await withRedis { connection throws(RedisError) in try actions.list(code: code, before: before, on: connection) }
-        let rows = found.entries.map { entry in
-            DeadView.Row(
+        let found = try await withQueue { access throws(RedisError) in try actions.list(code: code, before: before, access: access) }
+        let rows = found.entries.enumerated().map { index, entry in
+            // On a sharded queue a link names the letter's stream too.
+            let ref = index < found.labels.count ? "\(entry.id)@\(found.labels[index])" : entry.id
+            return DeadView.Row(
                 id: entry.id, time: Display.time(milliseconds: entry.text("failed_at").flatMap { Int64($0) } ?? 0),
                 jobID: Display.text(entry.value("job_id") ?? entry.value("entry_id")), agent: Display.text(entry.value("agent_id")),
                 code: Display.text(entry.value("error")), message: Display.excerpt(Display.text(entry.value("message"))),
-                showURL: "/dead/\(entry.id)", retryURL: "/dead/\(entry.id)/retry", deleteURL: "/dead/\(entry.id)/delete")
+                showURL: "/dead/\(ref)", retryURL: "/dead/\(ref)/retry", deleteURL: "/dead/\(ref)/delete")
         }
         let codeText = Display.text(code)
         var options = [DeadView.Option(value: "", label: "any", selected: code == nil)]
@@ -80,7 +82,7 @@ extension ConsoleSite {
     func deadLetter(_ request: Request, context: ConsoleRequestContext) async throws -> Response {
         let id = context.parameters.get("id") ?? ""
         let actions = DeadLetterActions(keys: keys)
-        let letter = try await withRedis { connection throws(RedisError) in try actions.show(id, on: connection) }
+        let letter = try await withQueue { access throws(RedisError) in try actions.show(id, access: access) }
         let fields = (letter?.fields ?? []).map { field in
             let value = Display.text(field.value)
             return DeadLetterView.Field(name: Display.text(field.name), value: value, long: value.count > 80 || value.contains("\n"))
@@ -94,45 +96,49 @@ extension ConsoleSite {
 
     func retryOne(_ request: Request, context: ConsoleRequestContext) async throws -> Response {
         let id = context.parameters.get("id") ?? ""
-        guard StreamEntry.isExactID(id) else { throw HTTPError(.badRequest, message: "A dead letter id is <ms>-<seq>, as listed.") }
+        guard ShardedEntryID(parsing: id) != nil else {
+            throw HTTPError(.badRequest, message: "A dead letter id is <ms>-<seq>, as listed.")
+        }
         let actions = DeadLetterActions(keys: keys)
-        let retried = try await withRedis(idempotent: false) { connection throws(RedisError) in try actions.retry([id], on: connection) }
-        return redirect("/dead?done=retried&n=\(retried.count)")
+        let retried = try await withQueue(idempotent: false) { access throws(RedisError) in try actions.retry([id], access: access) }
+        return redirect("/dead?done=retried&n=\(retried)")
     }
 
     func deleteOne(_ request: Request, context: ConsoleRequestContext) async throws -> Response {
         let id = context.parameters.get("id") ?? ""
-        guard StreamEntry.isExactID(id) else { throw HTTPError(.badRequest, message: "A dead letter id is <ms>-<seq>, as listed.") }
+        guard ShardedEntryID(parsing: id) != nil else {
+            throw HTTPError(.badRequest, message: "A dead letter id is <ms>-<seq>, as listed.")
+        }
         let actions = DeadLetterActions(keys: keys)
-        let deleted = try await withRedis(idempotent: false) { connection throws(RedisError) in try actions.delete([id], on: connection) }
+        let deleted = try await withQueue(idempotent: false) { access throws(RedisError) in try actions.delete([id], access: access) }
         return redirect("/dead?done=deleted&n=\(deleted)")
     }
 
     func retryMatching(_ request: Request, context: ConsoleRequestContext) async throws -> Response {
-        try await bulk(context: context, verb: "retried") { actions, ids, connection throws(RedisError) in
-            try actions.retry(ids, on: connection).count
+        try await bulk(context: context, verb: "retried") { actions, ids, access throws(RedisError) in
+            try actions.retry(ids, access: access)
         }
     }
 
     func deleteMatching(_ request: Request, context: ConsoleRequestContext) async throws -> Response {
-        try await bulk(context: context, verb: "deleted") { actions, ids, connection throws(RedisError) in
-            try actions.delete(ids, on: connection)
+        try await bulk(context: context, verb: "deleted") { actions, ids, access throws(RedisError) in
+            try actions.delete(ids, access: access)
         }
     }
 
     /// A bulk action on the letters matching the form's code, from its `newest` down.
     private func bulk(
         context: ConsoleRequestContext, verb: String,
-        _ act: @escaping @Sendable (DeadLetterActions, [String], RedisConnection) throws(RedisError) -> Int
+        _ act: @escaping @Sendable (DeadLetterActions, [String], QueueAccess) throws(RedisError) -> Int
     ) async throws -> Response {
         let code = context.form.bytes("code").flatMap { $0.isEmpty ? nil : $0 }
         guard let newest = context.form.text("newest"), StreamEntry.isExactID(newest) else {
             throw HTTPError(.badRequest, message: "The form does not say where to start; reload the list and try again.")
         }
         let actions = DeadLetterActions(keys: keys)
-        let (done, more) = try await withRedis(idempotent: false) { connection throws(RedisError) in
-            let selection = try actions.matching(code: code, newest: newest, on: connection)
-            return (try act(actions, selection.ids, connection), selection.more)
+        let (done, more) = try await withQueue(idempotent: false) { access throws(RedisError) in
+            let selection = try actions.matching(code: code, newest: newest, access: access)
+            return (try act(actions, selection.ids, access), selection.more)
         }
         let notice: [(String, [UInt8]?)] = [
             ("done", Array(verb.utf8)), ("n", Array(String(done).utf8)), ("more", more ? [UInt8(ascii: "1")] : nil),

@@ -35,6 +35,9 @@ public struct ResultQuery: Sendable {
 
     public struct Page: Sendable {
         public var entries: [StreamEntry]
+        /// On a sharded queue, each entry's stream label (`3`, `q`), in the order of
+        /// `entries`; empty on a queue without shards.
+        public var labels: [String] = []
         /// Matching entries among those scanned (at least `entries.count`).
         public var matching: Int
         public var scanned: Int
@@ -57,6 +60,42 @@ public struct ResultQuery: Sendable {
     }
 
     public var count: Int { filter.isEmpty ? Self.pageSize : Self.scanLimit }
+
+    /// The newest results of every stream of the queue, merged newest first (`MergedPage`);
+    /// on a queue without shards, `read(on:)` of its one stream.
+    public func read(access: QueueAccess) throws(RedisError) -> Page {
+        guard access.shards.count > 1 else {
+            var query = self
+            query.keys = access.queue
+            return try query.read(on: try access.queueConnection())
+        }
+        var reads: [MergedPage.Read] = []
+        var kept = 0
+        var now: Int64 = 0
+        for streamKeys in access.shards.served {
+            var query = self
+            query.keys = streamKeys
+            let page = try query.readStream(on: try access.connection(for: streamKeys))
+            reads.append(.init(label: access.label(of: streamKeys), entries: page.entries, cut: page.entries.count == count))
+            kept += page.kept
+            now = max(now, page.now)
+        }
+        let merged = MergedPage(reads, pageSize: Self.pageSize, matches: filter.matches)
+        return Page(
+            entries: merged.items.map(\.entry), labels: merged.items.compactMap(\.label), matching: merged.matching,
+            scanned: merged.scanned, kept: kept, next: merged.next, now: now)
+    }
+
+    /// One stream's entries as read (no filter applied), with its length and clock.
+    func readStream(on connection: RedisConnection) throws(RedisError) -> (entries: [StreamEntry], kept: Int, now: Int64) {
+        var commands = RedisCommands()
+        commands.append("XREVRANGE", .string(keys.results), .string(before.map { "(" + $0 } ?? "+"), "-", "COUNT", .integer(count))
+        commands.append("XLEN", .string(keys.results))
+        commands.append("TIME")
+        let replies = try connection.send(commands)
+        if let message = replies[0].errorMessage { throw RedisError(.server, "XREVRANGE \(keys.results): \(message)") }
+        return (StreamEntry.list(replies[0]), Int(replies[1].integer ?? 0), Display.milliseconds(fromTime: replies[2]))
+    }
 
     public func read(on connection: RedisConnection) throws(RedisError) -> Page {
         var commands = RedisCommands()
@@ -129,9 +168,11 @@ extension ConsoleSite {
         let filter = ResultQuery.Filter(
             status: query.bytes("status"), agent: query.bytes("agent"), user: query.bytes("user"), job: query.bytes("job"))
         let resultQuery = ResultQuery(keys: keys, filter: filter, before: query.text("before"))
-        let found = try await withRedis { connection throws(RedisError) in try resultQuery.read(on: connection) }
+        let found = try await withQueue { access throws(RedisError) in try resultQuery.read(access: access) }
 
-        let rows = found.entries.map { entry -> ResultsView.Row in
+        let rows = found.entries.enumerated().map { index, entry -> ResultsView.Row in
+            // On a sharded queue a link names the result's stream too.
+            let ref = index < found.labels.count ? "\(entry.id)@\(found.labels[index])" : entry.id
             let status = entry.text("status") ?? ""
             let format = entry.text("format") ?? ""
             let streamed = entry.text("streamed") == "1"
@@ -142,7 +183,7 @@ extension ConsoleSite {
             let chunks =
                 perChunk
                 ? (0..<min(chunkCount, Self.chunkPlayers)).map {
-                    ResultsView.Chunk(url: "/audio/\(entry.id)?chunk=\($0)", label: "\($0 + 1) of \(chunkCount)")
+                    ResultsView.Chunk(url: "/audio/\(ref)?chunk=\($0)", label: "\($0 + 1) of \(chunkCount)")
                 } : []
             return ResultsView.Row(
                 id: entry.id, time: Display.time(milliseconds: Job.milliseconds(ofEntryID: entry.id) ?? 0),
@@ -150,7 +191,7 @@ extension ConsoleSite {
                 agentURL: "/results" + FormData.query([("agent", entry.value("agent_id"))]), user: Display.text(entry.value("user_id")),
                 status: status, detail: Self.detail(of: entry, status: status),
                 elapsed: entry.text("elapsed_ms").flatMap { Int64($0) }.map { Display.duration(milliseconds: $0) } ?? "",
-                hasAudio: playable && !perChunk, audioURL: "/audio/\(entry.id)", downloadURL: "/audio/\(entry.id)?download=1",
+                hasAudio: playable && !perChunk, audioURL: "/audio/\(ref)", downloadURL: "/audio/\(ref)?download=1",
                 format: format.isEmpty ? "wav" : format, chunks: chunks,
                 moreChunks: chunkCount > Self.chunkPlayers && perChunk ? "+\(chunkCount - Self.chunkPlayers) chunks" : nil)
         }

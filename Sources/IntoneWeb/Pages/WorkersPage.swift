@@ -18,18 +18,55 @@ public struct WorkerList: Sendable {
 
     public static let consumerLimit = 500
 
+    /// A whole queue: the consumers of every stream it serves (a consumer of several is
+    /// one, its pending entries added up and its shortest idle time), and the heartbeats.
+    public static func read(access: QueueAccess) throws(RedisError) -> WorkerList {
+        var list = try read(keys: access.queue, on: try access.queueConnection())
+        guard access.shards.count > 1 else { return list }
+        var merged: [String: Consumer] = [:]
+        var order: [String] = []
+        for keys in access.shards.served {
+            let consumers =
+                keys == access.queue ? list.consumers : try consumers(of: keys, on: try access.connection(for: keys))
+            for consumer in consumers {
+                if var seen = merged[consumer.name] {
+                    seen.pending += consumer.pending
+                    seen.idleMilliseconds = min(seen.idleMilliseconds, consumer.idleMilliseconds)
+                    merged[consumer.name] = seen
+                } else {
+                    merged[consumer.name] = consumer
+                    order.append(consumer.name)
+                }
+            }
+        }
+        list.consumers = Array(order.prefix(consumerLimit).compactMap { merged[$0] })
+        return list
+    }
+
+    /// The consumers of one jobs stream's group (none without a stream or a group).
+    static func consumers(of keys: QueueKeys, on connection: RedisConnection) throws(RedisError) -> [Consumer] {
+        var commands = RedisCommands()
+        commands.append("XINFO", "CONSUMERS", .string(keys.jobs), .string(QueueKeys.group))
+        // No stream or no group yet: an error reply (NOGROUP, no such key), and no consumers.
+        return parse(try connection.send(commands)[0])
+    }
+
+    static func parse(_ reply: RedisReply) -> [Consumer] {
+        (reply.array ?? []).prefix(consumerLimit).compactMap { reply -> Consumer? in
+            var fields: [String: RedisReply] = [:]
+            for (name, value) in reply.pairs ?? [] { fields[name] = value }
+            guard let name = fields["name"]?.string else { return nil }
+            return Consumer(name: name, pending: Int(fields["pending"]?.integer ?? 0), idleMilliseconds: Int(fields["idle"]?.integer ?? 0))
+        }
+    }
+
     public static func read(keys: QueueKeys, on connection: RedisConnection) throws(RedisError) -> WorkerList {
         var commands = RedisCommands()
         commands.append("TIME")
         commands.append("XINFO", "CONSUMERS", .string(keys.jobs), .string(QueueKeys.group))
         let replies = try connection.send(commands)
         // No stream or no group yet: an error reply, and no consumers.
-        let consumers = (replies[1].array ?? []).prefix(consumerLimit).compactMap { reply -> Consumer? in
-            var fields: [String: RedisReply] = [:]
-            for (name, value) in reply.pairs ?? [] { fields[name] = value }
-            guard let name = fields["name"]?.string else { return nil }
-            return Consumer(name: name, pending: Int(fields["pending"]?.integer ?? 0), idleMilliseconds: Int(fields["idle"]?.integer ?? 0))
-        }
+        let consumers = parse(replies[1])
         return WorkerList(
             now: Display.milliseconds(fromTime: replies[0]), live: try WorkerHeartbeat.readLive(keys: keys, on: connection),
             consumers: consumers)
@@ -68,8 +105,7 @@ extension ConsoleSite {
     }
 
     func workers(_ request: Request, context: ConsoleRequestContext) async throws -> Response {
-        let keys = keys
-        let list = try await withRedis { connection throws(RedisError) in try WorkerList.read(keys: keys, on: connection) }
+        let list = try await withQueue { access throws(RedisError) in try WorkerList.read(access: access) }
         let pending = Dictionary(list.consumers.map { ($0.name, $0.pending) }, uniquingKeysWith: { first, _ in first })
         let live = Set(list.live.map(\.consumer))
         let rows = list.live.map { worker in

@@ -2,7 +2,9 @@ import Dispatch
 import IntoneCore
 import Synchronization
 
-/// A few threads of the console's own, each owning one blocking `RedisConnection`.
+/// A few threads of the console's own, each owning its blocking Redis connections: one
+/// `RedisConnection`, or, given a queue, a `QueueAccess` (one connection on a single
+/// Redis; one per slot touched in a cluster, with the queue's shard count).
 ///
 /// hiredis calls block, so they never run on Swift's cooperative pool: a request hands
 /// its Redis work to this pool and awaits the answer. A thread connects on its first
@@ -16,16 +18,31 @@ public final class RedisThreadPool: Sendable {
     private let threads: [BackgroundThread]
     public let url: RedisURL
 
-    /// Starts `threadCount` threads; none connects before it has work.
-    public init(url: RedisURL, threadCount: Int = 4, commandTimeoutMilliseconds: Int = 5000) {
+    /// Starts `threadCount` threads; none connects before it has work. With `queue`, each
+    /// thread reaches it through a `QueueAccess` (`shards`: a count the operator gave).
+    public init(
+        url: RedisURL, queue keys: QueueKeys? = nil, shards: Int? = nil, threadCount: Int = 4, commandTimeoutMilliseconds: Int = 5000
+    ) {
         self.url = url
         let queue = queue
         threads = (0..<max(1, threadCount)).map { _ in
             BackgroundThread.start {
-                let slot = ConnectionSlot(url: url, commandTimeoutMilliseconds: commandTimeoutMilliseconds)
+                let slot = ConnectionSlot(url: url, queue: keys, shards: shards, commandTimeoutMilliseconds: commandTimeoutMilliseconds)
                 while let job = queue.next() { job(slot) }
             }
         }
+    }
+
+    /// Runs `body` on one of the pool's threads with its `QueueAccess` (every stream of the
+    /// queue, each on its slot's connection). Retried once on a fresh connection as `run`.
+    public func run<T: Sendable>(
+        idempotent: Bool = true, queue body: @escaping @Sendable (QueueAccess) throws(RedisError) -> T
+    ) async throws(RedisError) -> T {
+        let result: Result<T, RedisError> = await withCheckedContinuation { continuation in
+            let accepted = queue.push { slot in continuation.resume(returning: slot.perform(idempotent: idempotent, queue: body)) }
+            if !accepted { continuation.resume(returning: .failure(RedisError(.connection, "the console is stopping"))) }
+        }
+        return try result.get()
     }
 
     /// Runs `body` on one of the pool's threads with its connection. When `idempotent`
@@ -83,18 +100,32 @@ private final class JobQueue: Sendable {
     }
 }
 
-/// One thread's connection: made on first use, remade after a connection error.
+/// One thread's connections: made on first use, remade after a connection error.
 final class ConnectionSlot {
     let url: RedisURL
+    let queue: QueueKeys?
+    let shards: Int?
     let commandTimeoutMilliseconds: Int
     private var connection: RedisConnection?
+    private var access: QueueAccess?
+    private var accessOpenedAt: Int64 = 0
 
-    init(url: RedisURL, commandTimeoutMilliseconds: Int) {
+    /// How long a queue without a recorded shard count is taken to have one stream before
+    /// its configuration is read again (a worker may have started since).
+    static let unshardedRecheckMilliseconds: Int64 = 10_000
+
+    init(url: RedisURL, queue: QueueKeys? = nil, shards: Int? = nil, commandTimeoutMilliseconds: Int) {
         self.url = url
+        self.queue = queue
+        self.shards = shards
         self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
     }
 
+    /// `body` with the thread's connection; with a queue, the connection of its `{Q}` slot.
     func perform<T>(idempotent: Bool, _ body: (RedisConnection) throws(RedisError) -> T) -> Result<T, RedisError> {
+        if queue != nil {
+            return perform(idempotent: idempotent, queue: { access throws(RedisError) in try body(try access.queueConnection()) })
+        }
         if !idempotent, let connection {
             // A write is not sent twice, so a connection that went stale while idle (Redis
             // restarted) is found out with a PING first, not by failing the write.
@@ -111,6 +142,37 @@ final class ConnectionSlot {
                 if attempts == 0 { return .failure(error) }
             }
         }
+    }
+
+    /// `body` with the thread's `QueueAccess`, opened on first use and after a connection
+    /// error (in a cluster that reads the map again).
+    func perform<T>(idempotent: Bool, queue body: (QueueAccess) throws(RedisError) -> T) -> Result<T, RedisError> {
+        if !idempotent, let access {
+            if (try? access.queueConnection().command("PING")) == nil { self.access = nil }
+        }
+        var attempts = idempotent ? 2 : 1
+        while true {
+            attempts -= 1
+            do {
+                return .success(try body(try openAccess()))
+            } catch {
+                guard error.code == .connection else { return .failure(error) }
+                access = nil
+                if attempts == 0 { return .failure(error) }
+            }
+        }
+    }
+
+    private func openAccess() throws(RedisError) -> QueueAccess {
+        guard let queue else { throw RedisError(.configuration, "the console's Redis threads were started without a queue") }
+        let now = Monotonic.milliseconds()
+        if let access, access.storedShards != nil || shards != nil || now - accessOpenedAt < Self.unshardedRecheckMilliseconds {
+            return access
+        }
+        let made = try QueueAccess.open(url: url, queue: queue, shards: shards)
+        access = made
+        accessOpenedAt = now
+        return made
     }
 
     private func connected() throws(RedisError) -> RedisConnection {

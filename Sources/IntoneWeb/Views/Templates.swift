@@ -49,6 +49,14 @@ enum Templates {
           <div class="card"><a href="/workers"><span class="label">live workers</span><span class="value" id="live-workers">{{liveWorkers}}</span></a></div>
           <div class="card"><a href="/results"><span class="label">results kept</span><span class="value" id="results-kept">{{resultsKept}}</span></a></div>
         </section>
+        {{#hasStreams}}
+        <h2>Shards</h2>
+        <table class="grid" id="shards">
+          <thead><tr><th>jobs stream</th>{{#clustered}}<th>node</th>{{/clustered}}<th class="num">lag</th><th class="num">pending</th><th class="num">oldest pending</th><th class="num">dead letters</th><th class="num">results kept</th><th class="num">jobs/s</th></tr></thead>
+          <tbody>{{#streams}}<tr data-stream="{{stream}}"><td><code>{{stream}}</code></td>{{#clustered}}<td><code>{{node}}</code></td>{{/clustered}}<td class="num">{{lag}}</td><td class="num">{{pending}}</td><td class="num">{{oldestPending}}</td><td class="num">{{deadLetters}}</td><td class="num">{{resultsKept}}</td><td class="num">{{jobsPerSecond}}</td></tr>{{/streams}}</tbody>
+        </table>
+        <p class="hint">{{shards}} shards and the version-1 stream; the figures above are their sums.</p>
+        {{/hasStreams}}
         <h2>Results over the last hour</h2>
         {{#chart}}{{>chart}}{{/chart}}
         <h2>Totals</h2>
