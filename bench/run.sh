@@ -2,7 +2,8 @@
 # Every benchmark figure and chart from one command, on a machine with nothing else
 # running: the side-by-side table (Intone and Sidekiq 6, bench/peers/run.sh), then
 # `intone bench` (throughput with Redis CPU by command, latency at half load, streamed
-# replies, a burst of long replies on one worker, Redis memory per reply by format), then
+# replies, a burst of long replies on one worker, Redis memory per reply by format, a
+# sharded queue on a local Redis Cluster with a master killed), then
 # the charts (docs/images/bench-*.png). About 5 minutes on 2 cores.
 #
 # usage: bash bench/run.sh [--smoke] [--out DIR] [--images DIR]
@@ -43,10 +44,10 @@ formats="${INTONE_BENCH_FORMATS:-wav,opus_24000_32,ulaw_8000,mp3}"
 
 if ((smoke)); then
   peers=(--smoke)
-  intone=(--jobs 3000 --on-jobs 200 --burst 20 --format-jobs 20 --ceiling-renders 60 --label smoke)
+  intone=(--jobs 3000 --on-jobs 200 --burst 20 --format-jobs 20 --ceiling-renders 60 --cluster-shards 6 --label smoke)
 else
   peers=()
-  intone=(--jobs 100000 --on-jobs 3000 --burst "${INTONE_BENCH_BURST:-200}" --format-jobs 200 --ceiling-renders 300)
+  intone=(--jobs 100000 --on-jobs 3000 --burst "${INTONE_BENCH_BURST:-200}" --format-jobs 200 --ceiling-renders 300 --cluster-shards 12)
 fi
 
 # Set-up, builds and the peers' table (writes $out/peers.jsonl).

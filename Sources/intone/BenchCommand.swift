@@ -31,7 +31,7 @@ struct BenchCommand: ParsableCommand {
     var burst = 0
     @Option(
         help:
-            "Also run off on a local Redis Cluster (3 masters, 3 replicas) with this many shards, beside off on one Redis; 0: no cluster."
+            "Also run off on a local Redis Cluster (3 masters, 3 replicas) with this many shards, beside off on one Redis, again with --wait-replicas 1, and a master killed while jobs flow; 0: no cluster."
     )
     var clusterShards = 0
     @Option(help: "Audio formats for Redis memory per reply, comma-separated (e.g. wav,opus_24000_32,ulaw_8000).")
@@ -91,7 +91,11 @@ struct BenchCommand: ParsableCommand {
                 if !throughput.contains(where: { $0.workload == .off }) { emit(single.json) }
                 let row = try bench.clusterThroughput(jobs: jobs, shards: clusterShards, progress: progress)
                 emit(row.json)
-                clusterSection = BenchReport.clusterTable(row, single: single)
+                let waiting = try bench.clusterThroughput(jobs: jobs, shards: clusterShards, waitReplicas: 1, progress: progress)
+                emit(waiting.json)
+                let failover = try bench.failover(shards: clusterShards, waitReplicas: 1, progress: progress)
+                emit(failover.json)
+                clusterSection = BenchReport.clusterTable(row, single: single, waiting: waiting, failover: failover)
             } catch {
                 throw fail("cluster: \(error)")
             }

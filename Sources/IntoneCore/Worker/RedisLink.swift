@@ -16,12 +16,17 @@ final class RedisLink {
     /// Since when Redis is away, and when to try again.
     private(set) var outage: (since: Int64, backoff: Backoff, nextAttempt: Int64)?
     private(set) var connectedOnce = false
+    /// The longest wait between two attempts: 5 s for a single Redis (a restart takes a
+    /// while); 1 s in a cluster, where a failover is over about `cluster-node-timeout`
+    /// after it starts and the lane should be back as soon as the replica is promoted.
+    let maximumBackoffMilliseconds: Int
 
     init(
         url: RedisURL, commandTimeoutMilliseconds: Int, logger: Logger, connection: RedisConnection? = nil,
         connector: (() throws(RedisError) -> RedisConnection)? = nil
     ) {
         self.url = url
+        maximumBackoffMilliseconds = connector == nil ? 5000 : 1000
         self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
         self.logger = logger
         self.connection = connection
@@ -58,7 +63,7 @@ final class RedisLink {
             if error.code == .configuration { throw error }
             if outage == nil {
                 logger.error("redis is not reachable; waiting for it", metadata: ["redis": "\(url)", "error.message": "\(error.message)"])
-                outage = (now, Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000), now)
+                outage = (now, Backoff(initialMilliseconds: 100, maximumMilliseconds: maximumBackoffMilliseconds), now)
             }
             outage!.nextAttempt = now + Int64(outage!.backoff.next())
             return nil
@@ -86,7 +91,7 @@ final class RedisLink {
         } else {
             logger.error("redis connection lost; reconnecting", metadata: ["redis": "\(url)", "error.message": "\(error.message)"])
         }
-        var backoff = Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000)
+        var backoff = Backoff(initialMilliseconds: 100, maximumMilliseconds: maximumBackoffMilliseconds)
         outage = (now, backoff, now + Int64(backoff.next()))
     }
 }

@@ -98,7 +98,9 @@ public enum BenchReport {
 
     /// A sharded queue on a local cluster beside the same workload on one Redis, from
     /// one run: jobs/s, Redis CPU per job on each master, and the projection.
-    public static func clusterTable(_ cluster: ClusterResult, single: ThroughputResult?) -> String {
+    public static func clusterTable(_ cluster: ClusterResult, single: ThroughputResult?, waiting: ClusterResult?, failover: FailoverResult?)
+        -> String
+    {
         var rows: [[String]] = []
         if let single {
             rows.append([
@@ -133,6 +135,16 @@ public enum BenchReport {
                 + [3, 6, 12].map { "\($0) masters \(number(cluster.projectedJobsPerSecond(masters: $0), 0)) jobs/s" }.joined(
                     separator: ", ")
                 + (single.map { "; one Redis \(number(1_000_000 / max($0.redisCPUMicrosecondsPerJob, 0.01), 0)) jobs/s" } ?? ""))
+        if let waiting {
+            lines.append(
+                "with --wait-replicas \(waiting.waitReplicas): \(number(waiting.jobsPerSecond, 0)) jobs/s, masters \(number(waiting.mastersCPUMicrosecondsPerJob, 2)) µs/job, round trips/batch \(number(waiting.roundTripsPerBatch, 2))"
+            )
+        }
+        if let failover {
+            lines.append(
+                "failover (kill -9 of the master of \(failover.shardsMoved) of \(failover.shards) shards, cluster-node-timeout \(failover.nodeTimeoutMilliseconds) ms, --wait-replicas \(failover.waitReplicas)): those shards served again after \(failover.pauseMilliseconds.map { number(Double($0) / 1000, 1) + " s" } ?? "never"); of \(failover.enqueued) jobs a replica had, \(failover.answered) answered, \(failover.lost) lost, \(failover.answeredTwice) answered twice"
+            )
+        }
         return lines.joined(separator: "\n")
     }
 

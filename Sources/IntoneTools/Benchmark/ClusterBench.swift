@@ -20,6 +20,8 @@ public struct ClusterResult: Sendable {
     public var jobs: Int
     public var shards: Int
     public var workers: Int
+    /// The workers' `--wait-replicas`.
+    public var waitReplicas: Int
     public var spanMilliseconds: Int64
     public var masters: [Master]
     /// The replicas' CPU per job, all of them together (replication costs them too).
@@ -49,6 +51,7 @@ public struct ClusterResult: Sendable {
     public var json: BenchJSON {
         .object([
             ("kind", .string("cluster")), ("jobs", .integer(jobs)), ("shards", .integer(shards)), ("workers", .integer(workers)),
+            ("wait_replicas", .integer(waitReplicas)),
             ("jobs_per_s", .rounded(jobsPerSecond, 1)),
             ("masters_cpu_us_per_job", .rounded(mastersCPUMicrosecondsPerJob)),
             ("replicas_cpu_us_per_job", .rounded(replicasCPUMicrosecondsPerJob)),
@@ -74,7 +77,7 @@ extension Bench {
     /// `jobs` voice-off jobs on a queue of `shards` shards in a local cluster of three
     /// masters with a replica each, put on their shards as a producer would
     /// (`crc32(job_id) mod shards`) before the workers start.
-    public func clusterThroughput(jobs: Int, shards: Int, progress: (String) -> Void) throws -> ClusterResult {
+    public func clusterThroughput(jobs: Int, shards: Int, waitReplicas: Int = 0, progress: (String) -> Void) throws -> ClusterResult {
         progress("cluster: starting 3 masters and 3 replicas")
         let cluster = try LocalRedisCluster()
         defer { cluster.stop() }
@@ -115,9 +118,9 @@ extension Bench {
 
         let workers = try WorkerProcesses(
             executable: options.executable, count: options.workers, url: cluster.url, queue: base.queue,
-            arguments: Self.rateArguments(.off) + ["--shards", "\(shards)"], metrics: true)
+            arguments: Self.rateArguments(.off) + ["--shards", "\(shards)", "--wait-replicas", "\(waitReplicas)"], metrics: true)
         defer { workers.stop() }
-        progress("cluster: \(options.workers) workers started")
+        progress("cluster: \(options.workers) workers started (--wait-replicas \(waitReplicas))")
 
         let firstKeys = queueShards.served[0]
         let firstProbe = RedisProbe(try connection(firstKeys))
@@ -157,7 +160,7 @@ extension Bench {
         }
         let masterAddresses = Set(masters.map(\.address))
         return ClusterResult(
-            jobs: jobs, shards: shards, workers: options.workers, spanMilliseconds: last - takenAt,
+            jobs: jobs, shards: shards, workers: options.workers, waitReplicas: waitReplicas, spanMilliseconds: last - takenAt,
             masters: masters.map {
                 ClusterResult.Master(
                     address: $0.address.description, shards: placement[$0.address] ?? 0, servesQueue: $0.address == queueMaster,
