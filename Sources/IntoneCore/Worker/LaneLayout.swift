@@ -94,7 +94,7 @@ enum LaneLayout {
                     } catch {
                         throw RedisError(.connection, error.message)
                     }
-                })
+                }, maximumBackoffMilliseconds: cluster.options.backoff.capMilliseconds)
             let name = slotStreams.first.map { "{\($0.keys.tag)}" } ?? "{\(configuration.queue)}"
             lanes.append(loop.makeLane(name: name, link: link, streams: slotStreams, servesQueue: slot == queueSlot))
         }

@@ -12,6 +12,9 @@ final class RedisLink {
     let logger: Logger
     /// Makes a new connection in a cluster, to the master of the lane's slot (nil: to the URL).
     let connector: (() throws(RedisError) -> RedisConnection)?
+    /// The longest wait between attempts: 5 s, or less for a cluster's lane, whose master
+    /// comes back as a promoted replica that is worth finding at once.
+    let maximumBackoffMilliseconds: Int
     private(set) var connection: RedisConnection?
     /// Since when Redis is away, and when to try again.
     private(set) var outage: (since: Int64, backoff: Backoff, nextAttempt: Int64)?
@@ -19,13 +22,14 @@ final class RedisLink {
 
     init(
         url: RedisURL, commandTimeoutMilliseconds: Int, logger: Logger, connection: RedisConnection? = nil,
-        connector: (() throws(RedisError) -> RedisConnection)? = nil
+        connector: (() throws(RedisError) -> RedisConnection)? = nil, maximumBackoffMilliseconds: Int = 5000
     ) {
         self.url = url
         self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
         self.logger = logger
         self.connection = connection
         self.connector = connector
+        self.maximumBackoffMilliseconds = maximumBackoffMilliseconds
     }
 
     private func newConnection() throws(RedisError) -> RedisConnection {
@@ -58,7 +62,7 @@ final class RedisLink {
             if error.code == .configuration { throw error }
             if outage == nil {
                 logger.error("redis is not reachable; waiting for it", metadata: ["redis": "\(url)", "error.message": "\(error.message)"])
-                outage = (now, Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000), now)
+                outage = (now, Backoff(initialMilliseconds: 100, maximumMilliseconds: maximumBackoffMilliseconds), now)
             }
             outage!.nextAttempt = now + Int64(outage!.backoff.next())
             return nil
@@ -86,7 +90,7 @@ final class RedisLink {
         } else {
             logger.error("redis connection lost; reconnecting", metadata: ["redis": "\(url)", "error.message": "\(error.message)"])
         }
-        var backoff = Backoff(initialMilliseconds: 100, maximumMilliseconds: 5000)
+        var backoff = Backoff(initialMilliseconds: 100, maximumMilliseconds: maximumBackoffMilliseconds)
         outage = (now, backoff, now + Int64(backoff.next()))
     }
 }
