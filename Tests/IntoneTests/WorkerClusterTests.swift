@@ -34,7 +34,7 @@ import Testing
         let shards = QueueShards(base: try queue(), count: 12)
         let queue = ClusterQueue(cluster: cluster, shards: shards)
         let flags = ["--shards", "12"] + Self.noLimits
-        // Seeded at a master and at a replica: any node will do.
+        // Seeded at two different nodes: any node will do.
         let first = try WorkerProcess(url: cluster.url(0), queue: shards.base, consumer: "w1", arguments: flags)
         let second = try WorkerProcess(url: cluster.url(4), queue: shards.base, consumer: "w2", arguments: flags)
         try await queue.waitUntilServed(by: ["w1", "w2"])
@@ -240,13 +240,18 @@ import Testing
         let second = try WorkerProcess(url: cluster.url(seeds[1]), queue: shards.base, consumer: "w2", arguments: flags)
         try await queue.waitUntilServed(by: ["w1", "w2"])
 
-        // The producer XADDs for 9 s, each XADD followed by WAIT 1 on the same connection.
+        // The producer XADDs until told to stop, each XADD followed by WAIT 1 on the same
+        // connection.
         let seed = cluster.liveNodes[seeds[2]].address
         let output = NSTemporaryDirectory() + "intone-producer-\(UUID().uuidString).json"
-        defer { try? FileManager.default.removeItem(atPath: output) }
+        let stop = output + ".stop"
+        defer {
+            try? FileManager.default.removeItem(atPath: output)
+            try? FileManager.default.removeItem(atPath: stop)
+        }
         let producer = BackgroundThread.start {
             _ = try PythonRedis.run(
-                python, Self.flowingProducer, ["127.0.0.1", "\(seed.port)", shards.base.queue, "6", "9", output], seconds: 60)
+                python, Self.flowingProducer, ["127.0.0.1", "\(seed.port)", shards.base.queue, "6", output, stop], seconds: 60)
         }
         try await queue.waitForResults(count: 20)
         try await Task.sleep(for: .milliseconds(500))
@@ -267,6 +272,9 @@ import Testing
         try JobProducer(keys: queue.keys(victimShards[0])).add(
             [("job_id", probe), ("agent_id", "a"), ("user_id", "p"), ("text", "Back.")], on: cluster.connect(replica))
         try cluster.waitUntilHealthy(seconds: 20, requireReplicas: false)
+        // A little more on the new map, then the producer stops.
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(FileManager.default.createFile(atPath: stop, contents: nil))
         try await producer.join()
         let produced = try JSONDecoder().decode(Produced.self, from: try Data(contentsOf: URL(fileURLWithPath: output)))
 
@@ -325,8 +333,6 @@ import Testing
             var port: Int
             /// What `WAIT 1` on the same connection answered.
             var replicas: Int
-            /// When the producer had the reply, in unix milliseconds.
-            var at: Int64
         }
         var acked: [Acked]
         /// XADDs that failed (or whose reply was lost).
@@ -367,18 +373,18 @@ import Testing
         return try JSONDecoder().decode([Placed].self, from: Data(line.utf8))
     }
 
-    /// Jobs `f-0`, `f-1`, … on their shards for a number of seconds, each XADD followed
+    /// Jobs `f-0`, `f-1`, … on their shards until the stop file exists, each XADD followed
     /// by `WAIT 1 200` on the same connection (a pipeline on the slot's master, which
     /// redis-py's cluster map names). A failed XADD is noted and the map read again.
     static let flowingProducer = """
-        import json, sys, time, zlib
+        import json, os, sys, time, zlib
         from redis.cluster import RedisCluster
-        host, port, queue, shards, seconds, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
+        host, port, queue, shards, out, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
         client = RedisCluster(host=host, port=port, socket_connect_timeout=0.5, socket_timeout=3)
         acked, failed = [], []
-        end = time.time() + seconds
+        end = time.time() + 45
         i = 0
-        while time.time() < end:
+        while not os.path.exists(stop) and time.time() < end:
             job_id = f"f-{i}"
             i += 1
             key = f"intone:{{{queue}#{zlib.crc32(job_id.encode()) % shards}}}:jobs"
@@ -388,7 +394,7 @@ import Testing
                 pipe.xadd(key, {"job_id": job_id, "agent_id": "a", "user_id": f"u-{i % 7}", "text": f"Hi {i}."})
                 pipe.execute_command("WAIT", 1, 200)
                 _, replicas = pipe.execute()
-                acked.append({"jobID": job_id, "port": node.port, "replicas": replicas, "at": int(time.time() * 1000)})
+                acked.append({"jobID": job_id, "port": node.port, "replicas": replicas})
             except Exception:
                 failed.append(job_id)
                 try:
