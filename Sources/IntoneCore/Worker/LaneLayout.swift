@@ -94,7 +94,7 @@ enum LaneLayout {
                     } catch {
                         throw RedisError(.connection, error.message)
                     }
-                })
+                }, maximumBackoffMilliseconds: cluster.options.backoff.capMilliseconds)
         }
         for (slot, slotStreams) in bySlot.sorted(by: { $0.key == queueSlot ? true : $1.key == queueSlot ? false : $0.key < $1.key }) {
             let link = slotLink(slot)

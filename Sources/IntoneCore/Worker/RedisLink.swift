@@ -12,25 +12,24 @@ final class RedisLink {
     let logger: Logger
     /// Makes a new connection in a cluster, to the master of the lane's slot (nil: to the URL).
     let connector: (() throws(RedisError) -> RedisConnection)?
+    /// The longest wait between attempts: 5 s, or less for a cluster's lane, whose master
+    /// comes back as a promoted replica that is worth finding at once.
+    let maximumBackoffMilliseconds: Int
     private(set) var connection: RedisConnection?
     /// Since when Redis is away, and when to try again.
     private(set) var outage: (since: Int64, backoff: Backoff, nextAttempt: Int64)?
     private(set) var connectedOnce = false
-    /// The longest wait between two attempts: 5 s for a single Redis (a restart takes a
-    /// while); 1 s in a cluster, where a failover is over about `cluster-node-timeout`
-    /// after it starts and the lane should be back as soon as the replica is promoted.
-    let maximumBackoffMilliseconds: Int
 
     init(
         url: RedisURL, commandTimeoutMilliseconds: Int, logger: Logger, connection: RedisConnection? = nil,
-        connector: (() throws(RedisError) -> RedisConnection)? = nil
+        connector: (() throws(RedisError) -> RedisConnection)? = nil, maximumBackoffMilliseconds: Int = 5000
     ) {
         self.url = url
-        maximumBackoffMilliseconds = connector == nil ? 5000 : 1000
         self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
         self.logger = logger
         self.connection = connection
         self.connector = connector
+        self.maximumBackoffMilliseconds = maximumBackoffMilliseconds
     }
 
     private func newConnection() throws(RedisError) -> RedisConnection {
