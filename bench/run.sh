@@ -47,7 +47,7 @@ if ((smoke)); then
   intone=(--jobs 3000 --on-jobs 200 --burst 20 --format-jobs 20 --ceiling-renders 60 --cluster-shards 6 --label smoke)
 else
   peers=()
-  intone=(--jobs 100000 --on-jobs 3000 --burst "${INTONE_BENCH_BURST:-200}" --format-jobs 200 --ceiling-renders 300 --cluster-shards 12)
+  intone=(--jobs 100000 --on-jobs 3000 --burst "${INTONE_BENCH_BURST:-200}" --format-jobs 200 --ceiling-renders 300 --cluster-shards 16)
 fi
 
 # Set-up, builds and the peers' table (writes $out/peers.jsonl).
