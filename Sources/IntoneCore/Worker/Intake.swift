@@ -39,6 +39,15 @@ struct Intake {
         return refs
     }
 
+    /// How many entries `entries` lists, counted in place.
+    var entryCount: Int {
+        var count = 0
+        for batch in awaitingCounts { count += batch.jobs.count + batch.vanished.count }
+        for batch in undecided { count += batch.jobs.count + batch.vanished.count }
+        if let batch = countsInFlight { count += batch.jobs.count + batch.vanished.count }
+        return count
+    }
+
     var isEmpty: Bool { awaitingCounts.isEmpty && undecided.isEmpty && countsInFlight == nil && lostReads.isEmpty }
 
     // MARK: Reads
@@ -174,6 +183,7 @@ struct GateQueue {
     private(set) var inFlight: [BatchDecider.Speakable]?
 
     var isEmpty: Bool { waiting.isEmpty && inFlight == nil }
+    var count: Int { waiting.count + (inFlight?.count ?? 0) }
     var ready: Bool { !waiting.isEmpty && inFlight == nil }
     var jobs: [Job] { (waiting + (inFlight ?? [])).map(\.job) }
 

@@ -204,7 +204,7 @@ struct LoopPipeline {
                 case .ownPending: lane.intake.receiveRecovered(batch)
                 case .new:
                     if batch.isEmpty {
-                        lane.scheduler.readCameBackEmpty(now: now, busy: !loop.heldEntries(lane).isEmpty || loop.render.rendering > 0)
+                        lane.scheduler.readCameBackEmpty(now: now, busy: loop.heldCount(lane) > 0 || loop.render.rendering > 0)
                     } else {
                         lane.intake.receiveNew(batch)
                     }

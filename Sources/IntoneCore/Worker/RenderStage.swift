@@ -49,6 +49,12 @@ final class RenderStage {
     func entries(of lane: Lane) -> [EntryRef] {
         entries.values.map(\.speakable.job).filter { lane.serves(shard: $0.shard) }.map { EntryRef(keys: shards[$0.shard], id: $0.entryID) }
     }
+    func entryCount(of lane: Lane) -> Int {
+        var count = 0
+        for entry in entries.values where lane.serves(shard: entry.speakable.job.shard) { count += 1 }
+        return count
+    }
+
     /// The job rendering longest now, and since when (for the heartbeat).
     var longestRendering: (jobID: ByteString, since: Int64)? {
         pool.renderingTokens.compactMap { entries[$0] }.min { $0.startedAtMilliseconds < $1.startedAtMilliseconds }

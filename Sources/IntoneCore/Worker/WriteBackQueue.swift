@@ -19,33 +19,6 @@ struct WriteBackQueue {
         var isEmpty: Bool { items.isEmpty && acknowledgeOnly.isEmpty }
     }
 
-    /// What became of a write-back, for the loop to count and log.
-    enum Report {
-        case written([FinishedJob], duplicates: Int, acknowledged: Int, nanoseconds: Int64)
-        case fault(Fault, RedisError)
-        case cleared(Fault)
-        /// A result refused inside a transaction that went through: answered again.
-        case resultRefused(FinishedJob, RedisError)
-        /// A dead letter refused inside a transaction that wrote the result: written again.
-        case deadLetterRefused(FinishedJob, RedisError)
-        case refusedInTransaction(RedisError)
-    }
-
-    /// Conditions that hold write-backs back, each reported once while it lasts.
-    enum Fault: Hashable, CaseIterable {
-        /// Redis refused whole transactions (OOM, NOPERM…), or the check itself.
-        case refused
-        /// The queue's result stream, dead-letter stream or statistics hash is a key of
-        /// another type.
-        case resultsKey
-        case deadKey
-        case statsKey
-        /// Redis refused the queue's own result or dead-letter entries inside a
-        /// transaction that went through (a stream changed just before EXEC): they are
-        /// written again after a backoff, until it takes them.
-        case entriesRefused
-    }
-
     let maxJobs: Int
     let maxAudioBytes: Int
     private(set) var waiting: [WriteBackCommit.Item] = []
@@ -81,11 +54,28 @@ struct WriteBackQueue {
         return refs
     }
 
-    /// Audio bytes held here, rendered and not yet written.
+    /// How many entries `entries` lists, counted in place (the loop asks before every
+    /// decision; building the list each time cost more than the rest of the loop).
+    var entryCount: Int {
+        var count = waitingAcks.count
+        for item in waiting where item.acknowledges { count += 1 }
+        for group in [checking, checked?.group, committing] {
+            guard let group else { continue }
+            count += group.acknowledgeOnly.count
+            for item in group.items where item.acknowledges { count += 1 }
+        }
+        return count
+    }
+
+    /// Audio bytes held here, rendered and not yet written (summed in place).
     var audioBytes: Int {
-        var items = waiting
-        for group in [checking, checked?.group, committing].compactMap({ $0 }) { items += group.items }
-        return items.reduce(0) { $0 + Self.audioBytes($1) }
+        var bytes = 0
+        for item in waiting { bytes += Self.audioBytes(item) }
+        for group in [checking, checked?.group, committing] {
+            guard let group else { continue }
+            for item in group.items { bytes += Self.audioBytes(item) }
+        }
+        return bytes
     }
 
     /// Whether a checked group can be committed now (its WATCH still in force).
@@ -283,60 +273,5 @@ struct WriteBackQueue {
             return faults.updateValue(error, forKey: fault) == nil ? [.fault(fault, error)] : []
         }
         return faults.removeValue(forKey: fault) != nil ? [.cleared(fault)] : []
-    }
-
-    /// A job as it will be written, given the check: a reply whose deadline passed while
-    /// it rendered is `expired` (its audio is not stored), and a result whose `reply_to`
-    /// cannot take it goes to the queue's result stream as `failed`/`bad_reply_to`.
-    static func prepared(_ job: FinishedJob, check: WriteBackCheck.Output) -> FinishedJob {
-        var job = job
-        let keys = job.keys
-        if case .ok = job.outcome, job.streamed == nil, let expires = job.valid?.expiresAtMilliseconds, check.serverMilliseconds > expires {
-            job.outcome = .expired
-        }
-        // Another worker wrote more chunks than this one (it died after them): the last
-        // entry goes after its chunks.
-        if var streamed = job.streamed, let written = check.audioEntries[keys.audio(jobID: job.jobID)], written > streamed.chunks {
-            streamed.chunks = written
-            job.streamed = streamed
-        }
-        let state = check.state(of: job.resultStream)
-        if job.resultStream != ByteString(keys.results), !state.acceptsEntries {
-            let why =
-                switch state {
-                case .exhaustedStream: "has reached the largest stream id and takes no more entries"
-                case .other(let type): "is a \(type), not a stream"
-                default: "cannot take entries"
-                }
-            job = redirected(job, because: "reply_to '\(job.resultStream)' \(why); the result is on \(keys.results) instead")
-        }
-        return job
-    }
-
-    static func redirected(_ job: FinishedJob, because message: String) -> FinishedJob {
-        var job = job
-        job.outcome = .failed(JobFailure(.badReplyTo, message))
-        job.resultStream = ByteString(job.keys.results)
-        return job
-    }
-
-    static func typeError(_ key: String, _ state: WriteBackCheck.KeyState, _ wanted: String) -> RedisError {
-        if state == .exhaustedStream {
-            return RedisError(
-                .wrongType, "\(key) is a stream at the largest id and takes no more entries; jobs that need it wait until it is fixed")
-        }
-        let found: String =
-            switch state {
-            case .other(let type): "a \(type)"
-            case .exhaustedStream: "a stream at the largest id"
-            case .stream: "a stream"
-            case .absent: "missing"
-            }
-        return RedisError(.wrongType, "\(key) is \(found), not a \(wanted); jobs that need it wait until it is fixed")
-    }
-
-    static func audioBytes(_ item: WriteBackCommit.Item) -> Int {
-        if case .ok(let audio, _) = item.finished.outcome { return audio.bytes.count }
-        return 0
     }
 }
