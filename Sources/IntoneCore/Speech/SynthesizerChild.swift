@@ -15,6 +15,7 @@ public enum SynthesizerChild {
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
+        FreedMemory.keep()
         // Answers go to a private copy of stdout; whatever espeak-ng prints goes nowhere
         // and cannot corrupt a frame.
         let output = dup(STDOUT_FILENO)

@@ -72,6 +72,7 @@ public final class Worker: Sendable {
     /// be reached is waited for; this throws only when the synthesizers cannot start or
     /// Redis refuses the credentials.
     public func run() throws {
+        FreedMemory.keep()
         let pool = try SynthesizerPool(configuration: synthesizer, logger: logger)
         defer { pool.shutdown() }
         setLiveSynthesizers(pool.liveProcesses)
