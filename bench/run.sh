@@ -44,10 +44,10 @@ formats="${INTONE_BENCH_FORMATS:-wav,opus_24000_32,ulaw_8000,mp3}"
 
 if ((smoke)); then
   peers=(--smoke)
-  intone=(--jobs 3000 --on-jobs 200 --burst 20 --format-jobs 20 --ceiling-renders 60 --cluster-shards 6 --label smoke)
+  intone=(--jobs 3000 --on-jobs 200 --burst 20 --format-jobs 20 --ceiling-renders 60 --cluster-shards 6 --on-formats opus_24000_32 --label smoke)
 else
   peers=()
-  intone=(--jobs 100000 --on-jobs 3000 --burst "${INTONE_BENCH_BURST:-200}" --format-jobs 200 --ceiling-renders 300 --cluster-shards 16)
+  intone=(--jobs 100000 --on-jobs 3000 --burst "${INTONE_BENCH_BURST:-200}" --format-jobs 200 --ceiling-renders 300 --cluster-shards 16 --on-formats opus_24000_32,ulaw_8000,pcm_16000)
 fi
 
 # Set-up, builds and the peers' table (writes $out/peers.jsonl).

@@ -38,6 +38,8 @@ struct BenchCommand: ParsableCommand {
     var formats = ""
     @Option(help: "Replies per format.") var formatJobs = 100
     @Flag(help: "Also run each format with streamed replies.") var streamFormats = false
+    @Option(help: "Audio formats to run on again in, each beside the espeak-ng ceiling (e.g. opus_24000_32,ulaw_8000).")
+    var onFormats = ""
     @Option(help: "Renders per espeak-ng ceiling process, before and after on (0: no ceiling).") var ceilingRenders = 300
     @Option(help: "A ceiling program printing {\"jobs_per_s\": …} for a render count given last (default: this binary).")
     var ceilingCommand: String?
@@ -82,6 +84,15 @@ struct BenchCommand: ParsableCommand {
                 emit(row.json)
             } catch {
                 throw fail("\(workload.rawValue): \(error)")
+            }
+        }
+        for format in onFormats.split(separator: ",").map(String.init) {
+            do {
+                let row = try bench.throughput(.on, jobs: onJobs, format: format, progress: progress)
+                throughput.append(row)
+                emit(row.json)
+            } catch {
+                throw fail("on \(format): \(error)")
             }
         }
         var clusterSection: String?

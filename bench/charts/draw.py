@@ -40,6 +40,8 @@ def load(paths):
 
 
 def pick(rows, bench, system, workload, **extra):
+    # A row run in another audio format (`on` per format) is only picked when asked for.
+    extra.setdefault("format", None)
     found = [r for r in rows if r.get("bench") == bench and r.get("system") == system and r.get("workload") == workload
              and all(r.get(k) == v for k, v in extra.items())]
     return found[-1] if found else None

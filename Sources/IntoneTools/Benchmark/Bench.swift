@@ -81,7 +81,8 @@ public struct Bench {
 
     // MARK: - Throughput
 
-    public func throughput(_ workload: Workload, jobs: Int, progress: (String) -> Void) throws -> ThroughputResult {
+    /// `format`: every reply in that audio format (the job field), for `on` per format.
+    public func throughput(_ workload: Workload, jobs: Int, format: String? = nil, progress: (String) -> Void) throws -> ThroughputResult {
         var ceilingBefore: EspeakCeiling.Measure?
         if workload == .on, options.ceilingRenders > 0 {
             progress("on: espeak-ng ceiling before (2 processes, \(options.ceilingRenders) renders each)")
@@ -92,8 +93,9 @@ public struct Bench {
         if workload == .off {
             for agent in 0..<10 { try queue.connection.command("HSET", .string(queue.keys.agent("a\(agent)")), "tts", "off") }
         }
-        progress("\(workload.rawValue): enqueuing \(jobs) jobs")
-        try queue.enqueue(0..<jobs) { Self.job("j", $0, workload) }
+        let extra = format.map { [("format", $0)] } ?? []
+        progress("\(workload.rawValue)\(format.map { " \($0)" } ?? ""): enqueuing \(jobs) jobs")
+        try queue.enqueue(0..<jobs) { Self.job("j", $0, workload, extra: extra) }
         try queue.createGroup()
         try queue.connection.command("CONFIG", "RESETSTAT")
 
@@ -150,12 +152,13 @@ public struct Bench {
             jobsPerBatch: workers.metricsSum("intone_batch_size_sum") / max(batches, 1), rssStartKilobytes: rssStart,
             rssEndKilobytes: rssEnd, statuses: statuses)
 
+        result.format = format
         if let ceilingBefore {
             progress("on: espeak-ng ceiling after")
             let after = try EspeakCeiling.measure(command: ceilingCommand, renders: options.ceilingRenders)
             result.ceiling = CeilingShare(before: ceilingBefore, after: after)
         }
-        if options.measureLatency {
+        if options.measureLatency, format == nil {
             let rate = result.jobsPerSecond / 2
             result.halfLoad = try halfLoad(queue, workers, workload, rate: rate, streamed: false, progress: progress)
             if workload == .on {

@@ -44,7 +44,7 @@ public enum BenchReport {
             ],
             rows: rows.map { row in
                 [
-                    row.workload.rawValue, "\(row.jobs)", number(row.jobsPerSecond, 0), number(row.redisCPUMicrosecondsPerJob, 2),
+                    row.name, "\(row.jobs)", number(row.jobsPerSecond, 0), number(row.redisCPUMicrosecondsPerJob, 2),
                     number(row.commands.microsecondsPerJobOnce, 2), number(row.commands.callsPerJob, 2), number(row.roundTripsPerBatch, 2),
                     number(row.jobsPerBatch), number(row.workerCPUMicrosecondsPerJob, 1), "\(row.rssStartKilobytes)",
                     "\(row.rssEndKilobytes)", row.ceiling.map { number(100 * $0.share(row.jobsPerSecond), 1) + "%" } ?? "-",
@@ -60,7 +60,7 @@ public enum BenchReport {
         ]
         for row in rows {
             var line =
-                "\(row.workload.rawValue): first result to last \(number(row.firstToLastJobsPerSecond, 0)) jobs/s (extra; the first result came \(row.firstResultAfterMilliseconds) ms after the first job was taken)"
+                "\(row.name): first result to last \(number(row.firstToLastJobsPerSecond, 0)) jobs/s (extra; the first result came \(row.firstResultAfterMilliseconds) ms after the first job was taken)"
             if let ceiling = row.ceiling {
                 line +=
                     "; espeak-ng ceiling, 2 processes: \(number(ceiling.before.jobsPerSecond)) before, \(number(ceiling.after.jobsPerSecond)) after, \(number(row.jobsPerSecond, 0)) jobs/s is \(number(100 * ceiling.share(row.jobsPerSecond)))% of the mean"
@@ -72,7 +72,7 @@ public enum BenchReport {
 
     public static func commandLines(_ rows: [ThroughputResult]) -> String {
         rows.map { row in
-            "\(row.workload.rawValue): Redis µs/job by command (calls/job): "
+            "\(row.name): Redis µs/job by command (calls/job): "
                 + row.commands.commands.filter { $0.microsecondsPerJob >= 0.01 }.map {
                     "\($0.name) \(number($0.microsecondsPerJob, 2)) (\(number($0.callsPerJob, 2)))"
                 }.joined(separator: ", ")

@@ -28,6 +28,11 @@ public struct ThroughputResult: Sendable {
     public var ceiling: CeilingShare?
     public var halfLoad: LatencyResult?
     public var halfLoadStreamed: LatencyResult?
+    /// The audio format of every reply (`on` per format), nil for the workload's default.
+    public var format: String? = nil
+
+    /// The workload's name in tables: `on`, or `on opus_24000_32`.
+    public var name: String { workload.rawValue + (format.map { " \($0)" } ?? "") }
 
     public var jobsPerSecond: Double { Double(jobs) * 1000 / Double(max(spanMilliseconds, 1)) }
     public var firstToLastJobsPerSecond: Double { Double(max(jobs - 1, 0)) * 1000 / Double(max(firstToLastMilliseconds, 1)) }
@@ -49,6 +54,7 @@ public struct ThroughputResult: Sendable {
             ("rss_kb_peak", .integer(max(rssStartKilobytes, rssEndKilobytes))),
             ("statuses", .object(statuses.sorted { $0.key < $1.key }.map { ($0.key, .integer($0.value)) })),
         ]
+        if let format { fields.append(("format", .string(format))) }
         if let ceiling { fields.append(("ceiling", ceiling.json(jobsPerSecond: jobsPerSecond))) }
         if let halfLoad { fields.append(("half_load", halfLoad.json)) }
         if let halfLoadStreamed { fields.append(("half_load_streamed", halfLoadStreamed.json)) }
