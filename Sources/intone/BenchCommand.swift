@@ -31,7 +31,7 @@ struct BenchCommand: ParsableCommand {
     var burst = 0
     @Option(
         help:
-            "Also run off on a local Redis Cluster (3 masters, 3 replicas) with this many shards, beside off on one Redis, again with --wait-replicas 1, and a master killed while jobs flow; 0: no cluster."
+            "Also run off on a local Redis Cluster (3 masters, 3 replicas) with this many shards, beside off on one Redis, again with --wait-replicas 1, a master killed while jobs flow, and an idle worker's calls; 0: no cluster."
     )
     var clusterShards = 0
     @Option(help: "Audio formats for Redis memory per reply, comma-separated (e.g. wav,opus_24000_32,ulaw_8000).")
@@ -106,7 +106,9 @@ struct BenchCommand: ParsableCommand {
                 emit(waiting.json)
                 let failover = try bench.failover(shards: clusterShards, waitReplicas: 1, progress: progress)
                 emit(failover.json)
-                clusterSection = BenchReport.clusterTable(row, single: single, waiting: waiting, failover: failover)
+                let idle = try bench.clusterIdle(shards: clusterShards, progress: progress)
+                emit(idle.json)
+                clusterSection = BenchReport.clusterTable(row, single: single, waiting: waiting, failover: failover, idle: idle)
             } catch {
                 throw fail("cluster: \(error)")
             }

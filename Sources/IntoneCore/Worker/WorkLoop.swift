@@ -61,10 +61,18 @@ final class WorkLoop {
     static let audioBytesInFlight = 64 << 20
 
     func makeLane(name: String, link: RedisLink, streams: [JobStream], servesQueue: Bool) -> Lane {
-        Lane(
+        var settings = Scheduler.Settings(configuration, maxAudioBytes: Self.audioBytesInFlight)
+        // An idle lane's calls are its blocking reads and its timers; a cluster has a lane
+        // per shard's slot, so they add up on each master. Only the queue's lane publishes
+        // the heartbeat (another lane waking for it would cut its read short for nothing),
+        // and a shard's gauges (length, pending) are sampled every 15 s rather than 5.
+        if !servesQueue {
+            settings.heartbeatIntervalMilliseconds = Int(Int32.max)
+            settings.sampleIntervalMilliseconds = 15_000
+        }
+        return Lane(
             name: name, link: link, streams: streams, servesQueue: servesQueue,
-            scheduler: Scheduler(
-                settings: Scheduler.Settings(configuration, maxAudioBytes: Self.audioBytesInFlight), now: Monotonic.milliseconds()),
+            scheduler: Scheduler(settings: settings, now: Monotonic.milliseconds()),
             writeBack: WriteBackQueue(maxJobs: configuration.batchSize, maxAudioBytes: Self.audioBytesInFlight))
     }
 

@@ -98,9 +98,10 @@ public enum BenchReport {
 
     /// A sharded queue on a local cluster beside the same workload on one Redis, from
     /// one run: jobs/s, Redis CPU per job on each master, and the projection.
-    public static func clusterTable(_ cluster: ClusterResult, single: ThroughputResult?, waiting: ClusterResult?, failover: FailoverResult?)
-        -> String
-    {
+    public static func clusterTable(
+        _ cluster: ClusterResult, single: ThroughputResult?, waiting: ClusterResult?, failover: FailoverResult?,
+        idle: ClusterIdleResult? = nil
+    ) -> String {
         var rows: [[String]] = []
         if let single {
             rows.append([
@@ -143,6 +144,13 @@ public enum BenchReport {
         if let failover {
             lines.append(
                 "failover (kill -9 of the master of \(failover.shardsMoved) of \(failover.shards) shards, cluster-node-timeout \(failover.nodeTimeoutMilliseconds) ms, --wait-replicas \(failover.waitReplicas)): those shards served again after \(failover.pauseMilliseconds.map { number(Double($0) / 1000, 1) + " s" } ?? "never"); of \(failover.enqueued) jobs a replica had, \(failover.answered) answered, \(failover.lost) lost, \(failover.answeredTwice) answered twice"
+            )
+        }
+        if let idle {
+            lines.append(
+                "idle worker, \(idle.shards) shards, \(idle.seconds) s: calls/s per master "
+                    + idle.callsPerSecond.map { "\($0.address) \(number($0.calls))" }.joined(separator: ", ")
+                    + "; a job on an idle shard answered after p50 \(number(idle.pickup.median, 0)) ms, max \(number(idle.pickup.max, 0)) ms (elapsed_ms, \(idle.pickup.count) jobs)"
             )
         }
         return lines.joined(separator: "\n")
