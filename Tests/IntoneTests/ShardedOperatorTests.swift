@@ -217,6 +217,26 @@ enum ShardedOperations {
         #expect(try cluster.connect(master.address).command("XLEN", .string(shard.jobs)).integer ?? 0 > 0)
     }
 
+    /// `intone demo --redis` on a cluster node: the demo's queue (one slot) is used on that
+    /// slot's master, wherever it is, and all its keys are removed after.
+    @Test func theDemoRunsOnAClusterAndCleansUp() throws {
+        let cluster = try TestClusterContext.current()
+        let directory = NSTemporaryDirectory() + "intone-demo-cluster-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run = try ShardedOperatorTests().runIntone(
+            ["demo", "--redis", "redis://127.0.0.1:\(cluster.liveNodes[0].port)", "--output", directory + "/out"])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output.contains("demo-greeting") && run.output.contains("synthesis_crashed"))
+        let queue = try #require(run.output.firstMatch(of: /Removed the demo's queue (demo-[0-9a-f]{8})/)?.1)
+        let keys = try QueueKeys(queue: String(queue))
+        let master = try #require(try cluster.topology().master(for: HashSlot(forKey: keys.jobs)))
+        let left = try cluster.connect(master.address).command("SCAN", "0", "MATCH", .string(keys.prefix + "*"), "COUNT", "1000")
+        #expect(left.array?.last?.array?.isEmpty == true, "the demo removed every key of its queue")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/out")
+        #expect(files.contains { $0.hasPrefix("demo-telephony.") } && files.contains { $0.hasPrefix("demo-browser.") })
+    }
+
     @Test func theConsoleReadsEveryShardOfACluster() async throws {
         let cluster = try TestClusterContext.current()
         let keys = try QueueKeys(queue: "web-\(UInt32.random(in: 0...UInt32.max))")

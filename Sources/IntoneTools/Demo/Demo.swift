@@ -111,8 +111,10 @@ public enum Demo {
         defer { server?.stop() }
         let url = options.redisURL ?? server!.url
         print(server == nil ? "Using Redis at \(url)" : "Started a private redis-server at \(url)")
-        let connection = try RedisConnection(url: url)
-        let keys = try queue(options.queue, on: connection)
+        // On a Redis Cluster the demo's keys (one queue, one slot) are on that slot's master.
+        let access = try QueueAccess.open(url: url, queue: try QueueKeys(queue: "demo"))
+        let keys = try queue(options.queue) { keys in try access.connection(for: keys) }
+        let connection = try access.connection(for: keys)
         do {
             let rows = try run(options, keys: keys, url: url, connection: connection, logger: logger, print: print)
             try finish(keys, keep: options.keep, on: connection, print: print)
@@ -127,18 +129,18 @@ public enum Demo {
     /// The demo's queue: the one named, if it has no key at all, or a fresh `demo-<random>`.
     /// The demo writes agents' settings and deletes what it made: it must never run on a
     /// queue someone uses.
-    static func queue(_ name: String?, on connection: RedisConnection) throws -> QueueKeys {
+    static func queue(_ name: String?, on connection: (QueueKeys) throws -> RedisConnection) throws -> QueueKeys {
         guard let name else {
             for _ in 0..<5 {
                 let hex = String(UInt32.random(in: 0...UInt32.max), radix: 16)
                 let keys = try QueueKeys(queue: "demo-" + String(repeating: "0", count: 8 - hex.count) + hex)
-                if case .used = try QueueProbe(keys: keys).presence(scanCalls: 1, on: connection) { continue }
+                if case .used = try QueueProbe(keys: keys).presence(scanCalls: 1, on: try connection(keys)) { continue }
                 return keys
             }
             throw Refusal(description: "could not find an unused queue name demo-<random>")
         }
         let keys = try QueueKeys(queue: name)
-        switch try QueueProbe(keys: keys).presence(on: connection) {
+        switch try QueueProbe(keys: keys).presence(on: try connection(keys)) {
         case .unused:
             return keys
         case .used(let example):
