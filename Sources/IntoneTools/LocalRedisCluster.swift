@@ -75,6 +75,29 @@ public final class LocalRedisCluster {
         throw failure
     }
 
+    /// The map as it is now and a connection to each of `nodes` (the masters, or every
+    /// node), with the master of a queue's keys looked up in it.
+    public struct Connections {
+        public let topology: ClusterTopology
+        public let byAddress: [ClusterNodeAddress: RedisConnection]
+
+        /// The connection to the master that serves `keys` (their jobs stream's slot).
+        public func master(of keys: QueueKeys) throws -> RedisConnection {
+            let slot = HashSlot(forKey: keys.jobs)
+            guard let master = topology.master(for: slot), let connection = byAddress[master.address] else {
+                throw EmbeddedRedisError("no master serves slot \(slot)")
+            }
+            return connection
+        }
+    }
+
+    public func connections(toEveryNode: Bool) throws -> Connections {
+        let topology = try topology()
+        var byAddress: [ClusterNodeAddress: RedisConnection] = [:]
+        for node in toEveryNode ? topology.nodes : topology.masters { byAddress[node.address] = try connect(node.address) }
+        return Connections(topology: topology, byAddress: byAddress)
+    }
+
     /// `kill -9` of the master serving `slot`: its replica takes over about
     /// `nodeTimeoutMilliseconds` later.
     public func killMaster(serving slot: HashSlot) throws -> ClusterNodeAddress {

@@ -6,6 +6,30 @@ public struct QueueStatus: Codable, Sendable {
         public var name: String
         public var pending: Int
         public var idleMilliseconds: Int
+
+        public init(name: String, pending: Int, idleMilliseconds: Int) {
+            self.name = name
+            self.pending = pending
+            self.idleMilliseconds = idleMilliseconds
+        }
+
+        /// The consumers of several streams as one list, in the order first seen: a
+        /// consumer of several is one (its pending entries added up, its shortest idle time).
+        public static func merged(_ lists: [[Consumer]]) -> [Consumer] {
+            var merged: [String: Consumer] = [:]
+            var order: [String] = []
+            for consumer in lists.joined() {
+                if var seen = merged[consumer.name] {
+                    seen.pending += consumer.pending
+                    seen.idleMilliseconds = min(seen.idleMilliseconds, consumer.idleMilliseconds)
+                    merged[consumer.name] = seen
+                } else {
+                    merged[consumer.name] = consumer
+                    order.append(consumer.name)
+                }
+            }
+            return order.compactMap { merged[$0] }
+        }
     }
 
     public var queue: String
@@ -60,27 +84,16 @@ public struct QueueStatus: Codable, Sendable {
     /// (its pending entries added up, its shortest idle time); the oldest pending entry is
     /// the oldest of all.
     static func sum(_ parts: [QueueStatus]) -> QueueStatus {
-        var consumers: [String: Consumer] = [:]
-        var order: [String] = []
         var byStatus: [String: Int] = [:]
         for part in parts {
-            for consumer in part.consumers {
-                if var seen = consumers[consumer.name] {
-                    seen.pending += consumer.pending
-                    seen.idleMilliseconds = min(seen.idleMilliseconds, consumer.idleMilliseconds)
-                    consumers[consumer.name] = seen
-                } else {
-                    consumers[consumer.name] = consumer
-                    order.append(consumer.name)
-                }
-            }
             for (status, count) in part.resultsByStatus { byStatus[status, default: 0] += count }
         }
+        let consumers = Consumer.merged(parts.map(\.consumers))
         let samples = parts.compactMap(\.audioInRedis)
         return QueueStatus(
             queue: parts.first?.queue ?? "", streamLength: parts.reduce(0) { $0 + $1.streamLength }, lag: parts.reduce(0) { $0 + $1.lag },
             pending: parts.reduce(0) { $0 + $1.pending }, oldestPendingAgeSeconds: parts.compactMap(\.oldestPendingAgeSeconds).max(),
-            consumers: order.compactMap { consumers[$0] }, deadLetters: parts.reduce(0) { $0 + $1.deadLetters },
+            consumers: consumers, deadLetters: parts.reduce(0) { $0 + $1.deadLetters },
             resultsKept: parts.reduce(0) { $0 + $1.resultsKept }, jobsPerSecond: parts.reduce(0) { $0 + $1.jobsPerSecond },
             resultsByStatus: byStatus, audioSecondsRendered: parts.reduce(0) { $0 + $1.audioSecondsRendered },
             audioInRedis: samples.isEmpty ? nil : AudioSample.sum(samples))

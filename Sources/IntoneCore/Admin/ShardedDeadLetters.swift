@@ -101,10 +101,7 @@ public struct ShardedDeadLetters {
         let located = try locate(names)
         var outcomes: [String: RetryOutcome] = [:]
         for keys in streams {
-            let here = inOrder(names).compactMap { name -> (String, String)? in
-                guard case .one(let found, let id)? = located[name], found == keys else { return nil }
-                return (name, id)
-            }
+            let here = named(names, on: keys, located: located)
             guard !here.isEmpty else { continue }
             let results = try DeadLetters(keys: keys).retryLetters(here.map(\.1), on: try access.connection(for: keys))
             for ((name, _), (_, outcome)) in zip(here, results) {
@@ -140,10 +137,7 @@ public struct ShardedDeadLetters {
         let located = try locate(names)
         var deleted: [String: QueueKeys] = [:]
         for keys in streams {
-            let here = inOrder(names).compactMap { name -> (String, String)? in
-                guard case .one(let found, let id)? = located[name], found == keys else { return nil }
-                return (name, id)
-            }
+            let here = named(names, on: keys, located: located)
             guard !here.isEmpty else { continue }
             let gone = Set(try DeadLetters(keys: keys).delete(here.map(\.1), on: try access.connection(for: keys)))
             for (name, id) in here where gone.contains(id) { deleted[name] = keys }
@@ -211,6 +205,15 @@ public struct ShardedDeadLetters {
     private func inOrder(_ names: [String]) -> [String] {
         var seen: Set<String> = []
         return names.filter { seen.insert($0).inserted }
+    }
+
+    /// The names (each once, in the order given) found on exactly one stream, `keys`, with
+    /// their entry ids there.
+    private func named(_ names: [String], on keys: QueueKeys, located: [String: Place]) -> [(name: String, id: String)] {
+        inOrder(names).compactMap { name in
+            guard case .one(let found, let id)? = located[name], found == keys else { return nil }
+            return (name, id)
+        }
     }
 
     /// The streams a name may be in: the one it names, or every stream.

@@ -81,18 +81,12 @@ extension Bench {
         progress("cluster: starting 3 masters and 3 replicas")
         let cluster = try LocalRedisCluster()
         defer { cluster.stop() }
-        let topology = try cluster.topology()
-        var connections: [ClusterNodeAddress: RedisConnection] = [:]
-        for node in topology.nodes { connections[node.address] = try cluster.connect(node.address) }
+        let nodes = try cluster.connections(toEveryNode: true)
+        let topology = nodes.topology
+        let connections = nodes.byAddress
         let base = try QueueKeys(queue: "tts")
         let queueShards = QueueShards(base: base, count: shards)
-        func connection(_ keys: QueueKeys) throws -> RedisConnection {
-            let slot = HashSlot(forKey: keys.jobs)
-            guard let master = topology.master(for: slot), let connection = connections[master.address] else {
-                throw EmbeddedRedisError("no master serves slot \(slot)")
-            }
-            return connection
-        }
+        let connection = nodes.master(of:)
 
         let queueConnection = try connection(base)
         for agent in 0..<10 { try queueConnection.command("HSET", .string(base.agent("a\(agent)")), "tts", "off") }

@@ -32,17 +32,12 @@ extension Bench {
         progress("cluster idle: starting 3 masters and 3 replicas")
         let cluster = try LocalRedisCluster()
         defer { cluster.stop() }
-        let topology = try cluster.topology()
-        var connections: [ClusterNodeAddress: RedisConnection] = [:]
-        for master in topology.masters { connections[master.address] = try cluster.connect(master.address) }
+        let masters = try cluster.connections(toEveryNode: false)
+        let topology = masters.topology
+        let connections = masters.byAddress
         let base = try QueueKeys(queue: "tts")
         let queueShards = QueueShards(base: base, count: shards)
-        func connection(_ keys: QueueKeys) throws -> RedisConnection {
-            guard let master = topology.master(for: HashSlot(forKey: keys.jobs)), let connection = connections[master.address] else {
-                throw EmbeddedRedisError("no master serves \(keys.jobs)")
-            }
-            return connection
-        }
+        let connection = masters.master(of:)
         for agent in 0..<10 { try connection(base).command("HSET", .string(base.agent("a\(agent)")), "tts", "off") }
         let workers = try WorkerProcesses(
             executable: options.executable, count: 1, url: cluster.url, queue: base.queue,

@@ -98,13 +98,7 @@ public struct ResultQuery: Sendable {
     }
 
     public func read(on connection: RedisConnection) throws(RedisError) -> Page {
-        var commands = RedisCommands()
-        commands.append("XREVRANGE", .string(keys.results), .string(before.map { "(" + $0 } ?? "+"), "-", "COUNT", .integer(count))
-        commands.append("XLEN", .string(keys.results))
-        commands.append("TIME")
-        let replies = try connection.send(commands)
-        if let message = replies[0].errorMessage { throw RedisError(.server, "XREVRANGE \(keys.results): \(message)") }
-        let scanned = StreamEntry.list(replies[0])
+        let (scanned, kept, now) = try readStream(on: connection)
         let matching = scanned.filter(filter.matches)
         let shown = Array(matching.prefix(Self.pageSize))
         var next: String?
@@ -113,9 +107,7 @@ public struct ResultQuery: Sendable {
         } else if scanned.count == count {
             next = scanned.last?.id
         }
-        return Page(
-            entries: shown, matching: matching.count, scanned: scanned.count, kept: Int(replies[1].integer ?? 0), next: next,
-            now: Display.milliseconds(fromTime: replies[2]))
+        return Page(entries: shown, matching: matching.count, scanned: scanned.count, kept: kept, next: next, now: now)
     }
 }
 

@@ -4,11 +4,7 @@ import IntoneCore
 /// The live workers (from their heartbeats) and the consumers of the group, read in
 /// three round trips.
 public struct WorkerList: Sendable {
-    public struct Consumer: Sendable {
-        public var name: String
-        public var pending: Int
-        public var idleMilliseconds: Int
-    }
+    public typealias Consumer = QueueStatus.Consumer
 
     /// Redis's clock, unix ms.
     public var now: Int64
@@ -23,23 +19,11 @@ public struct WorkerList: Sendable {
     public static func read(access: QueueAccess) throws(RedisError) -> WorkerList {
         var list = try read(keys: access.queue, on: try access.queueConnection())
         guard access.shards.count > 1 else { return list }
-        var merged: [String: Consumer] = [:]
-        var order: [String] = []
+        var lists: [[Consumer]] = []
         for keys in access.shards.served {
-            let consumers =
-                keys == access.queue ? list.consumers : try consumers(of: keys, on: try access.connection(for: keys))
-            for consumer in consumers {
-                if var seen = merged[consumer.name] {
-                    seen.pending += consumer.pending
-                    seen.idleMilliseconds = min(seen.idleMilliseconds, consumer.idleMilliseconds)
-                    merged[consumer.name] = seen
-                } else {
-                    merged[consumer.name] = consumer
-                    order.append(consumer.name)
-                }
-            }
+            lists.append(keys == access.queue ? list.consumers : try consumers(of: keys, on: try access.connection(for: keys)))
         }
-        list.consumers = Array(order.prefix(consumerLimit).compactMap { merged[$0] })
+        list.consumers = Array(Consumer.merged(lists).prefix(consumerLimit))
         return list
     }
 
