@@ -1,7 +1,7 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
-// Intone builds and runs on Linux (it links hiredis, espeak-ng, libsndfile and soxr from
+// Intone builds and runs on Linux (it links hiredis, espeak-ng, libsndfile, soxr and opus from
 // the system). CI sets INTONE_WARNINGS_AS_ERRORS=1 so that a compiler warning in
 // Intone's own targets fails the build; dependencies are not affected.
 let ownTargetSettings: [SwiftSetting] =
@@ -43,6 +43,11 @@ let package = Package(
             pkgConfig: "soxr",
             providers: [.apt(["libsoxr-dev"])]
         ),
+        .systemLibrary(
+            name: "COpus",
+            pkgConfig: "opus",
+            providers: [.apt(["libopus-dev"])]
+        ),
         .target(name: "CSpawn"),
         .target(
             name: "IntoneCore",
@@ -52,6 +57,7 @@ let package = Package(
                 "CEspeakNG",
                 "CSndfile",
                 "CSoxr",
+                "COpus",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

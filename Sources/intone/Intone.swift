@@ -364,8 +364,13 @@ struct SynthesizerChildCommand: ParsableCommand {
         abstract: "Internal: one synthesizer process of a worker's pool (speaks a binary protocol on stdin/stdout).",
         shouldDisplay: false)
 
+    @Option(help: "Opus encoder effort: \(OpusEffort.names).") var opusEffort: String = OpusEffort.fast.rawValue
+
     func run() throws {
-        let status = SynthesizerChild.run()
+        guard let effort = OpusEffort(rawValue: opusEffort) else {
+            throw ValidationError("--opus-effort must be one of \(OpusEffort.names)")
+        }
+        let status = SynthesizerChild.run(opusEffort: effort)
         if status != 0 { throw ExitCode(status) }
     }
 }

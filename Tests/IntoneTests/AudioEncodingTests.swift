@@ -164,23 +164,38 @@ struct AudioEncodingTests {
         #expect(encoded == versionOne)
     }
 
-    @Test("Ogg pages get a fixed serial number and a CRC that libogg would write")
-    func oggPages() throws {
-        let tone = (0..<48000).map { Int16(8000 * sin(2 * Double.pi * 440 * Double($0) / 24000)) }
-        let writer = try SoundFileWriter(.of(.opus, streamed: false, level: 0.9), sampleRate: 24000)
-        try tone.withUnsafeBufferPointer { try writer.write($0) }
-        let original = try writer.close()
-        // libogg's own CRC of the first page, computed again.
-        var page = Array(original[0..<(27 + Int(original[26]) + Int(original[27]))])
-        let stored = page[22..<26].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        page.replaceSubrange(22..<26, with: [0, 0, 0, 0])
-        #expect(OggPages.checksum(page) == stored)
+    @Test("Ogg Opus at every effort: pages as RFC 7845 says, the same bytes however the samples come, exactly the samples back", arguments: OpusEffort.allCases)
+    func oggOpusPages(_ effort: OpusEffort) async throws {
+        let format = try AudioFormat(parsing: "opus_24000_32")
+        let speech = try await AudioWork.run { try Speech.sibilants.get() }
+        let (bytes, frames) = try await AudioWork.run { try EncoderDriver(opusEffort: effort).encode(speech, as: format) }
+        let again = try await AudioWork.run {
+            try EncoderDriver(pieceSeed: 9, largestPiece: 300, opusEffort: effort).encode(speech, as: format).bytes
+        }
+        #expect(again == bytes)
 
-        let normalized = try OggPages.normalize(original, serialNumber: 0x1234_5678)
-        #expect(try OggPages.normalize(normalized, serialNumber: 0x1234_5678) == normalized)
-        // The OpusTags padding (512 bytes or more) is gone, nothing else.
-        #expect(original.count - normalized.count >= 500)
-        #expect(Array(normalized[14..<18]) == [0x78, 0x56, 0x34, 0x12])
+        let pages = try OggPageList(bytes)
+        #expect(pages.count >= 3)
+        #expect(pages.map(\.sequence) == (0..<UInt32(pages.count)).map { $0 })
+        #expect(pages.allSatisfy { $0.serial == ReplyEncoder.oggSerialNumber && $0.checksumHolds })
+        #expect(pages.map { $0.flags & 0x02 != 0 } == [true] + Array(repeating: false, count: pages.count - 1), "BOS on the first page only")
+        #expect(pages.map { $0.flags & 0x04 != 0 } == Array(repeating: false, count: pages.count - 1) + [true], "EOS on the last only")
+        #expect(pages[0].body.starts(with: "OpusHead".utf8) && pages[0].body.count == 19)
+        #expect(pages[1].body.starts(with: "OpusTags".utf8) && pages[1].granule == 0)
+        // The last granule position is pre-skip plus the samples, at 48 kHz: the padding is trimmed.
+        let preSkip = Int(pages[0].body[10]) | Int(pages[0].body[11]) << 8
+        #expect(pages.last?.granule == Int64(preSkip + frames * 2))
+        #expect(zip(pages.dropFirst(2), pages.dropFirst(3)).allSatisfy { $0.granule <= $1.granule })
+
+        // ffmpeg gives back exactly the samples written, and checks every page's CRC:
+        // one flipped bit in a page's checksum loses that page.
+        let decoded = try await AudioWork.run { try Tools.decode(bytes, fileExtension: "opus", rate: 48000) }
+        #expect(decoded.count == frames * 2)
+        var flipped = bytes
+        flipped[pages[3].offset + 22] ^= 1
+        let corrupt = flipped
+        let damaged = try await AudioWork.run { (try? Tools.decode(corrupt, fileExtension: "opus", rate: 48000)) ?? [] }
+        #expect(damaged.count < decoded.count)
     }
 
     @Test("calls out of turn are refused")

@@ -1,12 +1,12 @@
 // Measures Intone's audio formats on espeak-ng speech and prints the tables of
 // docs/audio-bitrates.md: the bitrate each Opus and MP3 target gives (whole and streamed),
-// what libsndfile's compression level gives, and bytes and encoding CPU time per second
-// of speech for each format family. It measures; it never asserts.
+// what libsndfile's compression level gives for MP3, and bytes and encoding CPU time per
+// second of speech for each format family (Opus at each effort). It measures; it never asserts.
 //
 //     bench/audio/run.sh
 //
 // run.sh compiles this file together with Sources/IntoneCore/Audio/ (which needs only
-// libsndfile and libsoxr) with optimisation, as one module, so the figures are those of
+// libsndfile, libsoxr and libopus) with optimisation, as one module, so the figures are those of
 // a release build without building the whole package.
 
 #if canImport(Glibc)
@@ -19,8 +19,9 @@ struct Measure {
 
     /// Encodes in pieces of 1024 samples, the way the engine hands them out; streamed, a
     /// chunk is cut every second of input.
-    func encode(_ format: AudioFormat, streamed: Bool) throws -> [UInt8] {
-        let encoder = try ReplyEncoder(format: format, inputRate: AudioFormat.engineSampleRate, streamed: streamed)
+    func encode(_ format: AudioFormat, streamed: Bool, opusEffort: OpusEffort = .fast) throws -> [UInt8] {
+        let encoder = try ReplyEncoder(
+            format: format, inputRate: AudioFormat.engineSampleRate, streamed: streamed, opusEffort: opusEffort)
         var bytes: [UInt8] = []
         var offset = 0
         try speech.withUnsafeBufferPointer { all in
@@ -84,11 +85,12 @@ struct Measure {
         print("\nlibsndfile's SFC_SET_COMPRESSION_LEVEL against the measured kbit/s (MP3 in constant bitrate mode):\n")
         print("| codec, rate | " + levels.map { fixed($0) }.joined(separator: " | ") + " |")
         print("|---|" + String(repeating: "---|", count: levels.count))
-        for (codec, rate) in [(AudioFormat.Codec.opus, 8000), (.opus, 24000), (.opus, 48000), (.mp3, 22050), (.mp3, 44100)] {
+        for (codec, rate) in [(AudioFormat.Codec.mp3, 22050), (.mp3, 44100)] {
             let input = try resample(to: rate)
             var row = "| \(codec) \(rate) Hz |"
             for level in levels {
-                let writer = try SoundFileWriter(.of(codec, streamed: false, level: level), sampleRate: rate)
+                guard let container = SoundFileWriter.Container.of(codec, streamed: false, level: level) else { continue }
+                let writer = try SoundFileWriter(container, sampleRate: rate)
                 try input.withUnsafeBufferPointer { try writer.write($0) }
                 row += " \(fixed(kbps(try writer.close().count))) |"
             }
@@ -105,14 +107,17 @@ struct Measure {
         ]
         for name in names {
             let format = try AudioFormat(parsing: name)
-            var bytes = 0
-            var best = Double.infinity
-            for _ in 0..<5 {
-                let start = cpuTime()
-                bytes = try encode(format, streamed: false).count
-                best = min(best, cpuTime() - start)
+            for effort in format.codec == .opus ? OpusEffort.allCases : [.fast] {
+                var bytes = 0
+                var best = Double.infinity
+                for _ in 0..<5 {
+                    let start = cpuTime()
+                    bytes = try encode(format, streamed: false, opusEffort: effort).count
+                    best = min(best, cpuTime() - start)
+                }
+                let label = format.codec == .opus ? "\(format.name), \(effort.rawValue)" : format.name
+                print("| \(label) | \(Int((Double(bytes) / seconds).rounded())) | \(fixed(best / seconds * 1000, digits: 2)) |")
             }
-            print("| \(format.name) | \(Int((Double(bytes) / seconds).rounded())) | \(fixed(best / seconds * 1000, digits: 2)) |")
         }
     }
 

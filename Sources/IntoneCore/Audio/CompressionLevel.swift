@@ -2,13 +2,6 @@
 /// smallest) that gives a format's target bitrate. The measured bitrates are in
 /// docs/audio-bitrates.md (`INTONE_AUDIO_MEASURE=1 swift test --filter AudioMeasurements`).
 enum CompressionLevel {
-    /// Opus: libsndfile asks libopus for `(1 - level) × 250 + 6` kbit/s, in variable
-    /// bitrate mode. Half a bit per second is added before the division so that
-    /// libsndfile's truncation to whole bits per second cannot land one below.
-    static func opus(kilobitsPerSecond: Int) -> Double {
-        clamp(1 - (Double(kilobitsPerSecond * 1000 - 6000) + 0.5) / 250_000)
-    }
-
     /// MP3: in constant bitrate mode libsndfile asks LAME for
     /// `max - level × (max - min)` kbit/s, truncated, with min and max 32 and 320 for
     /// MPEG-1 (32000 Hz and up) and 8 and 160 for MPEG-2 (16000 to 24000 Hz). LAME then

@@ -43,32 +43,39 @@ public final class ReplyEncoder {
     public private(set) var outputFrames = 0
 
     private let resampler: Resampler?
-    private let container: SoundFileWriter.Container
+    /// libsndfile's settings for every codec but Opus.
+    private let container: SoundFileWriter.Container?
+    private let opusEffort: OpusEffort
     /// Byte streams: the one stream of the reply. Files: the current file, if it was opened.
-    private var writer: SoundFileWriter?
+    private var writer: (any AudioFileWriter)?
     private var samplesInFile = 0
     private var chunksCut = 0
+    /// Files of this reply closed so far (streamed Opus and FLAC: one per chunk).
+    private var filesClosed = 0
     private var finished = false
     private var resampled: [Int16] = []
 
-    /// The Ogg serial number of the first file; chunk k's is this plus k.
+    /// The Ogg serial number of the reply's first file; file k's is this plus k.
     static let oggSerialNumber: UInt32 = 0x496E_746F
 
-    public init(format: AudioFormat, inputRate: Int = AudioFormat.engineSampleRate, streamed: Bool) throws(AudioError) {
+    /// `opusEffort` is how hard libopus works on an Opus reply (ignored by other formats).
+    public init(
+        format: AudioFormat, inputRate: Int = AudioFormat.engineSampleRate, streamed: Bool, opusEffort: OpusEffort = .fast
+    ) throws(AudioError) {
         guard inputRate > 0 else { throw AudioError(.misuse, "an input rate of \(inputRate) Hz") }
         self.format = format
         self.inputRate = inputRate
         self.streamed = streamed
+        self.opusEffort = opusEffort
         resampler = inputRate == format.sampleRate ? nil : try Resampler(from: inputRate, to: format.sampleRate)
         let level: Double? =
             switch format.codec {
-            case .opus: format.kilobitsPerSecond.map { CompressionLevel.opus(kilobitsPerSecond: $0) }
             case .mp3: format.kilobitsPerSecond.map { CompressionLevel.mp3(kilobitsPerSecond: $0, sampleRate: format.sampleRate).level }
             default: nil
             }
         container = .of(format.codec, streamed: streamed, level: level)
-        // Opened now so that a format libsndfile refuses fails here, before any audio.
-        writer = try SoundFileWriter(container, sampleRate: format.sampleRate)
+        // Opened now so that a format the codecs refuse fails here, before any audio.
+        writer = try makeWriter()
     }
 
     /// Milliseconds of audio encoded so far (the result's `duration_ms` after `finish()`).
@@ -106,7 +113,7 @@ public final class ReplyEncoder {
                 // Bytes that are not frames cannot be split at a frame; they go out whole.
                 return writer.takeBytes(MPEGAudioFrames.wholeFramesLength(pending) ?? pending.count)
             }
-            return streamHeader() + writer.takeBytes()
+            return streamHeader() + writer.takeBytes(nil)
         }
         chunksCut += 1
         return chunk
@@ -136,8 +143,8 @@ public final class ReplyEncoder {
     }
 
     /// Encodes a whole buffer of samples at once, not streamed.
-    public static func encode(_ pcm: PCMBuffer, as format: AudioFormat) throws(AudioError) -> [UInt8] {
-        let encoder = try ReplyEncoder(format: format, inputRate: pcm.sampleRate, streamed: false)
+    public static func encode(_ pcm: PCMBuffer, as format: AudioFormat, opusEffort: OpusEffort = .fast) throws(AudioError) -> [UInt8] {
+        let encoder = try ReplyEncoder(format: format, inputRate: pcm.sampleRate, streamed: false, opusEffort: opusEffort)
         try encoder.append(pcm.samples)
         return try encoder.finish()
     }
@@ -153,7 +160,7 @@ public final class ReplyEncoder {
 
     private func encode(_ samples: UnsafeBufferPointer<Int16>) throws(AudioError) {
         guard !samples.isEmpty else { return }
-        if writer == nil { writer = try SoundFileWriter(container, sampleRate: format.sampleRate) }
+        if writer == nil { writer = try makeWriter() }
         try writer?.write(samples)
         outputFrames += samples.count
         samplesInFile += samples.count
@@ -165,17 +172,23 @@ public final class ReplyEncoder {
 
     /// Closes the current file (Opus, FLAC, whole WAV) and returns its bytes.
     private func closeFile() throws(AudioError) -> [UInt8] {
-        let file: SoundFileWriter
+        let file: any AudioFileWriter
         if let writer {
             file = writer
         } else {
-            file = try SoundFileWriter(container, sampleRate: format.sampleRate)
+            file = try makeWriter()
         }
         writer = nil
         samplesInFile = 0
-        let bytes = try file.close()
-        guard format.codec == .opus else { return bytes }
-        return try OggPages.normalize(bytes, serialNumber: Self.oggSerialNumber &+ UInt32(chunksCut))
+        defer { filesClosed += 1 }
+        return try file.close()
+    }
+
+    private func makeWriter() throws(AudioError) -> any AudioFileWriter {
+        if let container { return try SoundFileWriter(container, sampleRate: format.sampleRate) }
+        return try OggOpusWriter(
+            sampleRate: format.sampleRate, kilobitsPerSecond: format.kilobitsPerSecond ?? 32, effort: opusEffort,
+            serialNumber: Self.oggSerialNumber &+ UInt32(truncatingIfNeeded: filesClosed))
     }
 
     /// The streamed WAV header, before the first chunk's samples.

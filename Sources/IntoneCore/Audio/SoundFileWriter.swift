@@ -1,10 +1,9 @@
 import CSndfile
 
-/// One mono 16-bit stream that libsndfile encodes into memory: a WAV, FLAC or Ogg Opus
-/// file, a headerless PCM, μ-law or A-law stream, or an MPEG Layer III stream.
+/// One mono 16-bit stream that libsndfile encodes into memory: a WAV or FLAC file, a headerless PCM, μ-law or A-law stream, or an MPEG Layer III stream.
 ///
 /// The handle is closed in `close()` or, when an error cut the reply short, in `deinit`.
-final class SoundFileWriter {
+final class SoundFileWriter: AudioFileWriter {
     /// What libsndfile is asked to write, as its format word and settings.
     struct Container {
         var format: Int32
@@ -14,7 +13,8 @@ final class SoundFileWriter {
         /// `SFC_SET_COMPRESSION_LEVEL`, 0 (largest) to 1 (smallest).
         var compressionLevel: Double? = nil
 
-        static func of(_ codec: AudioFormat.Codec, streamed: Bool, level: Double?) -> Container {
+        /// Every codec but Opus, which `OggOpusWriter` encodes.
+        static func of(_ codec: AudioFormat.Codec, streamed: Bool, level: Double?) -> Container? {
             let raw = Int32(SF_FORMAT_RAW)
             switch codec {
             // Streamed WAV is headerless PCM after a header of unknown length (ReplyEncoder).
@@ -30,7 +30,7 @@ final class SoundFileWriter {
                 // libsndfile rewrites STREAMINFO (length, MD5) when it closes the file.
                 return Container(format: Int32(SF_FORMAT_FLAC) | Int32(SF_FORMAT_PCM_16), mode: .seekable)
             case .opus:
-                return Container(format: Int32(SF_FORMAT_OGG) | Int32(SF_FORMAT_OPUS), mode: .seekable, compressionLevel: level)
+                return nil
             case .mp3:
                 // Append-only whether streamed or not, so that libsndfile never goes back to
                 // fill in a LAME/Xing header: the whole file is then exactly the chunks
@@ -89,7 +89,7 @@ final class SoundFileWriter {
     }
 
     /// The bytes encoded since the last call (append-only files), without closing.
-    func takeBytes(_ count: Int? = nil) -> [UInt8] {
+    func takeBytes(_ count: Int?) -> [UInt8] {
         file.take(count)
     }
 
@@ -123,4 +123,16 @@ final class SoundFileWriter {
         }
         return String(cString: name)
     }
+}
+
+/// One file or byte stream of a reply being encoded in memory: libsndfile's
+/// (`SoundFileWriter`) or libopus's (`OggOpusWriter`).
+protocol AudioFileWriter: AnyObject {
+    func write(_ samples: UnsafeBufferPointer<Int16>) throws(AudioError)
+    /// The bytes finished since the last call (all of them, or the first `count`).
+    func takeBytes(_ count: Int?) -> [UInt8]
+    /// The bytes finished and not yet taken.
+    var pendingBytes: [UInt8] { get }
+    /// Ends the stream (the encoders flush what they hold) and returns the bytes not yet taken.
+    func close() throws(AudioError) -> [UInt8]
 }

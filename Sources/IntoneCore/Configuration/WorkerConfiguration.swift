@@ -28,6 +28,9 @@ public struct WorkerConfiguration: Sendable {
             "audio-ttl-s", "INTONE_AUDIO_TTL_S", default: "3600", "N", "seconds audio (and a reply_to stream the worker creates) is kept"),
         Setting("default-tts", "INTONE_DEFAULT_TTS", default: "on", "on|off", "speech for agents without a tts setting"),
         Setting("format", "INTONE_FORMAT", default: "wav", "F", "audio format when neither the job nor its agent names one"),
+        Setting(
+            "opus-effort", "INTONE_OPUS_EFFORT", default: "fast", "E",
+            "CPU the Opus encoder spends: fast (about as much as the render), balanced (8x) or best (18x, better under 24 kbit/s)"),
         Setting("shards", "INTONE_SHARDS", default: "1", "N", "shards of the queue (the same on every worker and producer)"),
         Setting("wait-replicas", "INTONE_WAIT_REPLICAS", default: "0", "N", "replicas to WAIT for after each write-back (0: none)"),
         Setting("batch-size", "INTONE_BATCH_SIZE", default: "256", "N", "jobs per read (1 to 1000)"),
@@ -71,6 +74,7 @@ public struct WorkerConfiguration: Sendable {
     public var audioTTLSeconds: Int
     public var defaultTTS: AgentSettings.Speech
     public var format: AudioFormat
+    public var opusEffort: OpusEffort
     public var shards: Int
     public var waitReplicas: Int
     public var batchSize: Int
@@ -117,6 +121,12 @@ public struct WorkerConfiguration: Sendable {
         }
         format = try values.parsed("format") { text throws(ConfigurationError) in
             do throws(AudioFormatError) { return try AudioFormat(parsing: text.trimmed) } catch { throw ConfigurationError(error.message) }
+        }
+        opusEffort = try values.parsed("opus-effort") { text throws(ConfigurationError) in
+            guard let effort = OpusEffort(rawValue: text.lowercased().trimmed) else {
+                throw ConfigurationError("'\(DisplayText.escaped(text))' must be one of \(OpusEffort.names)")
+            }
+            return effort
         }
         shards = try values.integer("shards", 1...1024)
         waitReplicas = try values.integer("wait-replicas", 0...16)
@@ -175,7 +185,7 @@ public struct WorkerConfiguration: Sendable {
             ("max_attempts", "\(maxAttempts)"), ("claim_idle_ms", "\(claimIdleMilliseconds)"),
             ("agent_rate", agentRate.description), ("user_rate", userRate.description),
             ("max_text_bytes", "\(maxTextBytes)"), ("audio_ttl_s", "\(audioTTLSeconds)"),
-            ("default_tts", defaultTTS.rawValue), ("format", format.name), ("shards", "\(shards)"), ("wait_replicas", "\(waitReplicas)"),
+            ("default_tts", defaultTTS.rawValue), ("format", format.name), ("opus_effort", opusEffort.rawValue), ("shards", "\(shards)"), ("wait_replicas", "\(waitReplicas)"),
             ("batch_size", "\(batchSize)"), ("block_ms", "\(blockMilliseconds)"),
             ("synthesizers", "\(synthesizers)"), ("synthesis_timeout_ms", "\(synthesisTimeoutMilliseconds)"),
             ("results_maxlen", "\(resultsMaxLength)"), ("dead_maxlen", "\(deadMaxLength)"),

@@ -9,7 +9,7 @@
 /// dies; the worker fails the one job and starts a new child.
 public enum SynthesizerChild {
     /// Runs until standard input closes (the worker went away). Returns the exit status.
-    public static func run() -> Int32 {
+    public static func run(opusEffort: OpusEffort = .fast) -> Int32 {
         // The worker decides when children stop: it closes their pipe. A Ctrl-C or a
         // SIGTERM sent to the whole process group must not kill jobs mid-render.
         signal(SIGINT, SIG_IGN)
@@ -35,7 +35,7 @@ public enum SynthesizerChild {
         while let request = receive() {
             let reply: SynthesizerWire.Message
             do {
-                reply = .audio(try render(request, with: engine, output: output))
+                reply = .audio(try render(request, with: engine, opusEffort: opusEffort, output: output))
             } catch let error as SynthesisError {
                 reply = .failure(error)
             } catch {
@@ -49,10 +49,11 @@ public enum SynthesizerChild {
     /// Renders one request and encodes it in its format as the samples come (see
     /// `ReplyEncoder`). A streamed one sends its chunks as they are cut (see
     /// `ChunkCutter`); the reply then holds only what follows the last chunk.
-    static func render(_ request: SpeechRequest, with engine: EspeakEngine, output: Int32) throws -> RenderedAudio {
+    static func render(_ request: SpeechRequest, with engine: EspeakEngine, opusEffort: OpusEffort, output: Int32) throws -> RenderedAudio {
         let started = Monotonic.nanoseconds()
         var encodingNanoseconds: Int64 = 0
-        let encoder = try ReplyEncoder(format: request.format, inputRate: engine.sampleRate, streamed: request.streamed)
+        let encoder = try ReplyEncoder(
+            format: request.format, inputRate: engine.sampleRate, streamed: request.streamed, opusEffort: opusEffort)
         var cutter = ChunkCutter(samplesPerChunk: engine.sampleRate)
         var lostPipe = false
         try engine.render(request) { piece, sentenceStarts throws(SynthesisError) in

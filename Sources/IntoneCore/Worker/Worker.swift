@@ -73,6 +73,8 @@ public final class Worker: Sendable {
     /// Redis refuses the credentials.
     public func run() throws {
         FreedMemory.keep()
+        var synthesizer = synthesizer
+        synthesizer.arguments += ["--opus-effort", configuration.opusEffort.rawValue]
         let pool = try SynthesizerPool(configuration: synthesizer, logger: logger)
         defer { pool.shutdown() }
         setLiveSynthesizers(pool.liveProcesses)

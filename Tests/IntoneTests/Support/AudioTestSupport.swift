@@ -309,10 +309,11 @@ struct EncoderDriver {
     var pieceSeed: UInt64 = 1
     var largestPiece = 4096
     var cutEvery = AudioFormat.engineSampleRate
+    var opusEffort = OpusEffort.fast
 
     /// The whole reply (not streamed).
     func encode(_ samples: [Int16], as format: AudioFormat) throws -> (bytes: [UInt8], frames: Int) {
-        let encoder = try ReplyEncoder(format: format, inputRate: AudioFormat.engineSampleRate, streamed: false)
+        let encoder = try ReplyEncoder(format: format, inputRate: AudioFormat.engineSampleRate, streamed: false, opusEffort: opusEffort)
         try feed(samples, to: encoder, cut: nil)
         let bytes = try encoder.finish()
         return (bytes, encoder.outputFrames)
@@ -320,7 +321,7 @@ struct EncoderDriver {
 
     /// The chunks of a streamed reply, the last one included (even when empty).
     func stream(_ samples: [Int16], as format: AudioFormat) throws -> (chunks: [[UInt8]], frames: Int) {
-        let encoder = try ReplyEncoder(format: format, inputRate: AudioFormat.engineSampleRate, streamed: true)
+        let encoder = try ReplyEncoder(format: format, inputRate: AudioFormat.engineSampleRate, streamed: true, opusEffort: opusEffort)
         var chunks: [[UInt8]] = []
         try feed(samples, to: encoder) { chunks.append(try encoder.cutChunk()) }
         chunks.append(try encoder.finish())
@@ -357,5 +358,60 @@ struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// The pages of an Ogg stream, read by hand (RFC 3533).
+struct OggPageList: RandomAccessCollection {
+    struct Page {
+        var offset: Int
+        var flags: UInt8
+        var granule: Int64
+        var serial: UInt32
+        var sequence: UInt32
+        var body: [UInt8]
+        var checksumHolds: Bool
+    }
+
+    private let pages: [Page]
+    var startIndex: Int { pages.startIndex }
+    var endIndex: Int { pages.endIndex }
+    subscript(position: Int) -> Page { pages[position] }
+
+    init(_ bytes: [UInt8]) throws {
+        func little(_ range: Range<Int>) -> UInt64 { bytes[range].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+        var pages: [Page] = []
+        var offset = 0
+        while offset < bytes.count {
+            guard offset + 27 <= bytes.count, bytes[offset..<offset + 4].elementsEqual("OggS".utf8) else {
+                throw TestSupportError("no Ogg page at byte \(offset)")
+            }
+            let segments = Int(bytes[offset + 26])
+            let bodyStart = offset + 27 + segments
+            guard bodyStart <= bytes.count else { throw TestSupportError("a truncated page at \(offset)") }
+            let length = bytes[offset + 27..<bodyStart].reduce(0) { $0 + Int($1) }
+            guard bodyStart + length <= bytes.count else { throw TestSupportError("a truncated page at \(offset)") }
+            var zeroed = Array(bytes[offset..<bodyStart + length])
+            zeroed.replaceSubrange(22..<26, with: [0, 0, 0, 0])
+            pages.append(
+                Page(
+                    offset: offset, flags: bytes[offset + 5], granule: Int64(bitPattern: little(offset + 6..<offset + 14)),
+                    serial: UInt32(little(offset + 14..<offset + 18)), sequence: UInt32(little(offset + 18..<offset + 22)),
+                    body: Array(bytes[bodyStart..<bodyStart + length]),
+                    checksumHolds: OggPageList.crc(zeroed) == UInt32(little(offset + 22..<offset + 26))))
+            offset = bodyStart + length
+        }
+        self.pages = pages
+    }
+
+    /// Ogg's CRC-32 (polynomial 0x04c11db7, no reflection), bit by bit: written apart
+    /// from the worker's table-driven one.
+    static func crc(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0
+        for byte in bytes {
+            crc ^= UInt32(byte) << 24
+            for _ in 0..<8 { crc = crc & 0x8000_0000 != 0 ? (crc << 1) ^ 0x04c1_1db7 : crc << 1 }
+        }
+        return crc
     }
 }
