@@ -6,7 +6,7 @@
 
 FROM swift:6.3-bookworm AS builder
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends pkg-config libhiredis-dev libespeak-ng-dev libsndfile1-dev libsoxr-dev \
+    && apt-get install -y --no-install-recommends pkg-config libhiredis-dev libespeak-ng-dev libsndfile1-dev libsoxr-dev libopus-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 # Dependencies first, in their own layer: it is rebuilt only when Package.swift changes.
@@ -17,10 +17,10 @@ RUN swift build -c release --product intone --static-swift-stdlib \
     && install -D "$(swift build -c release --show-bin-path)/intone" /out/intone
 
 FROM debian:bookworm-slim AS runtime
-# hiredis 0.14, espeak-ng with its voice data, libsndfile (with its FLAC, Opus and MP3
-# codecs), libsoxr for resampling; curl for the health check.
+# hiredis 0.14, espeak-ng with its voice data, libsndfile (with its FLAC and MP3 codecs),
+# libopus for Opus, libsoxr for resampling; curl for the health check.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libhiredis0.14 libespeak-ng1 espeak-ng-data libsndfile1 libsoxr0 curl ca-certificates \
+    && apt-get install -y --no-install-recommends libhiredis0.14 libespeak-ng1 espeak-ng-data libsndfile1 libopus0 libsoxr0 curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin intone
 COPY --from=builder /out/intone /usr/local/bin/intone

@@ -4,6 +4,7 @@ ops/k8s/ and ops/prometheus.yml parse and say what the worker needs (the contrac
 variables, the binary, probes, grace periods); the runtime packages the Dockerfile
 installs exist in Debian bookworm. Prints one line per check; exits 1 on any failure."""
 import glob
+import os
 import re
 import subprocess
 import sys
@@ -94,6 +95,18 @@ check(bool(packages), "Dockerfile: runtime installs packages")
 for package in packages:
     shown = subprocess.run(["apt-cache", "show", "--no-all-versions", package], capture_output=True, text=True)
     check(shown.returncode == 0 and "Package: " + package in shown.stdout, f"Dockerfile: {package} exists in Debian bookworm")
+
+# Every system library a module map links is installed by the runtime stage: the package
+# that holds the library the build links against (libopus.so -> libopus0).
+for modulemap in sorted(glob.glob("Sources/*/module.modulemap")):
+    for library in re.findall(r'^\s*link "([^"]+)"', open(modulemap).read(), re.M):
+        found = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+        paths = re.findall(rf"^\s*lib{re.escape(library)}\.so\.\S+ .*=> (\S+)$", found, re.M)
+        owners = set()
+        for path in paths:
+            owner = subprocess.run(["dpkg", "-S", os.path.realpath(path)], capture_output=True, text=True).stdout
+            owners.update(line.split(":")[0] for line in owner.splitlines())
+        check(bool(owners & set(packages)), f"Dockerfile: the runtime installs lib{library} ({', '.join(sorted(owners)) or 'not found'})")
 
 if failures:
     print(f"{len(failures)} checks failed")

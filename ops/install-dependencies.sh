@@ -3,7 +3,7 @@
 # so it is safe to run any number of times. Used by ops/demo.sh, ops/test.sh and CI.
 set -euo pipefail
 
-packages=(pkg-config libhiredis-dev libespeak-ng-dev libsndfile1-dev libsoxr-dev redis-server)
+packages=(pkg-config libhiredis-dev libespeak-ng-dev libsndfile1-dev libsoxr-dev libopus-dev redis-server)
 # Test tools, not needed to build or run Intone: the audio tests render speech with the
 # espeak-ng command line and check every format with an independent decoder (ffmpeg).
 test_tools=(espeak-ng ffmpeg)

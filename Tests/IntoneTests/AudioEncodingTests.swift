@@ -164,7 +164,9 @@ struct AudioEncodingTests {
         #expect(encoded == versionOne)
     }
 
-    @Test("Ogg Opus at every effort: pages as RFC 7845 says, the same bytes however the samples come, exactly the samples back", arguments: OpusEffort.allCases)
+    @Test(
+        "Ogg Opus at every effort: pages as RFC 7845 says, the same bytes however the samples come, exactly the samples back",
+        arguments: OpusEffort.allCases)
     func oggOpusPages(_ effort: OpusEffort) async throws {
         let format = try AudioFormat(parsing: "opus_24000_32")
         let speech = try await AudioWork.run { try Speech.sibilants.get() }
@@ -178,7 +180,8 @@ struct AudioEncodingTests {
         #expect(pages.count >= 3)
         #expect(pages.map(\.sequence) == (0..<UInt32(pages.count)).map { $0 })
         #expect(pages.allSatisfy { $0.serial == ReplyEncoder.oggSerialNumber && $0.checksumHolds })
-        #expect(pages.map { $0.flags & 0x02 != 0 } == [true] + Array(repeating: false, count: pages.count - 1), "BOS on the first page only")
+        #expect(
+            pages.map { $0.flags & 0x02 != 0 } == [true] + Array(repeating: false, count: pages.count - 1), "BOS on the first page only")
         #expect(pages.map { $0.flags & 0x04 != 0 } == Array(repeating: false, count: pages.count - 1) + [true], "EOS on the last only")
         #expect(pages[0].body.starts(with: "OpusHead".utf8) && pages[0].body.count == 19)
         #expect(pages[1].body.starts(with: "OpusTags".utf8) && pages[1].granule == 0)

@@ -11,6 +11,7 @@ import Testing
         #expect(c.agentRate == RateLimit(perSecond: 20, burst: 40) && c.userRate == RateLimit(perSecond: 2, burst: 5))
         #expect(c.maxTextBytes == 10000 && c.audioTTLSeconds == 3600 && c.defaultTTS == .on)
         #expect(c.synthesizers >= 1 && !c.consumer.isEmpty)
+        #expect(c.format == .wav && c.opusEffort == .fast)
     }
 
     @Test func flagBeatsEnvironmentBeatsDefault() throws {
@@ -21,12 +22,13 @@ import Testing
             ])
         #expect(c.queue == "fromflag" && c.maxAttempts == 9)
         #expect(c.userRate == RateLimit(perSecond: 0.5, burst: 2) && c.defaultTTS == .off)
+        #expect(try WorkerConfiguration(environment: ["INTONE_OPUS_EFFORT": "Balanced"]).opusEffort == .balanced)
     }
 
     @Test(arguments: [
         ("redis", "http://x"), ("queue", "bad name"), ("queue", "a{b}"), ("max-attempts", "0"), ("agent-rate", "20 per second"),
         ("user-rate", "0/s burst 1"), ("user-rate", "1/s burst 0"), ("default-tts", "maybe"), ("batch-size", "5000"),
-        ("audio-ttl-s", "-1"), ("max-text-bytes", "ten"),
+        ("audio-ttl-s", "-1"), ("max-text-bytes", "ten"), ("opus-effort", "max"), ("opus-effort", "10"),
     ])
     func invalidSettingsNameTheFlag(_ key: String, _ value: String) {
         do {

@@ -27,11 +27,11 @@ import Testing
 
     /// Renders one job on a fresh worker and returns its result and audio (the string, or
     /// the stream's chunks).
-    func renderAlone(_ fields: [(String, String)], queue: QueueKeys, on connection: RedisConnection) async throws -> (
-        result: [String: String], chunks: [[UInt8]], whole: [UInt8]?
-    ) {
+    func renderAlone(
+        _ fields: [(String, String)], queue: QueueKeys, flags: [String: String] = [:], on connection: RedisConnection
+    ) async throws -> (result: [String: String], chunks: [[UInt8]], whole: [UInt8]?) {
         try JobProducer(keys: queue).add(fields, on: connection)
-        let worker = try RunningWorker(queue: queue)
+        let worker = try RunningWorker(queue: queue, flags: flags)
         let results = try await waitForEntries(queue.results, count: 1, on: connection)
         try await worker.stop()
         let result = try #require(results.first)
@@ -64,6 +64,24 @@ import Testing
             #expect(joined == whole, "\(format): chunks concatenated are the bytes of the reply not streamed")
         }
         #expect(plain.result["content_type"] == streamed.result["content_type"])
+    }
+
+    /// `--opus-effort` reaches the synthesizer children: `fast` codes every packet with CELT
+    /// alone, `best` lets libopus code speech with SILK (RFC 6716 3.1: a packet's TOC byte
+    /// says its mode, configurations 0 to 11 being SILK only).
+    @Test func theOpusEffortReachesTheSynthesizers() async throws {
+        let connection = try TestRedis.connect()
+        var modes: [String: Set<String>] = [:]
+        for effort in ["fast", "best"] {
+            let job: [(String, String)] = [("job_id", effort), ("agent_id", "a"), ("user_id", "u"), ("text", reply), ("format", "opus_16000_16")]
+            let rendered = try await renderAlone(job, queue: try uniqueQueue(), flags: ["opus-effort": effort], on: connection)
+            let pages = try OggPageList(try #require(rendered.whole))
+            let packets = pages.dropFirst(2).flatMap(\.packets)
+            #expect(packets.count > 50)
+            modes[effort] = Set(packets.map { $0[0] >> 3 < 12 ? "silk" : $0[0] >> 3 < 16 ? "hybrid" : "celt" })
+        }
+        #expect(modes["fast"] == ["celt"])
+        #expect(modes["best"]?.contains("silk") == true, "\(modes)")
     }
 
     /// Each Opus chunk is a file of its own, and the chunks in order are the reply.

@@ -121,6 +121,20 @@ struct Measure {
         }
     }
 
+    /// For bench/audio/opus-quality.sh: the speech as Opus at a few rates and bitrates, at
+    /// every effort, one file each (`opus_16000_24-fast.opus`).
+    func writeOpus(to directory: String) throws {
+        for name in ["opus_8000_12", "opus_16000_12", "opus_16000_24", "opus_24000_32", "opus_48000_64"] {
+            for effort in OpusEffort.allCases {
+                let bytes = try encode(AudioFormat(parsing: name), streamed: false, opusEffort: effort)
+                let path = "\(directory)/\(name)-\(effort.rawValue).opus"
+                guard let file = fopen(path, "wb") else { throw AudioError(.encoding, "cannot write \(path)") }
+                fwrite(bytes, 1, bytes.count, file)
+                fclose(file)
+            }
+        }
+    }
+
     private func resample(to rate: Int) throws -> [Int16] {
         guard rate != AudioFormat.engineSampleRate else { return speech }
         let resampler = try Resampler(from: AudioFormat.engineSampleRate, to: rate)
@@ -147,8 +161,8 @@ struct Measure {
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count == 2 else {
-    print("usage: \(arguments[0]) speech-22050.wav")
+guard arguments.count == 2 || (arguments.count == 4 && arguments[2] == "--write-opus") else {
+    print("usage: \(arguments[0]) speech-22050.wav [--write-opus DIRECTORY]")
     exit(2)
 }
 do {
@@ -166,6 +180,10 @@ do {
         throw AudioError(.decoding, "need mono 22050 Hz speech")
     }
     let measure = Measure(speech: decoded.samples)
+    if arguments.count == 4 {
+        try measure.writeOpus(to: arguments[3])
+        exit(0)
+    }
     print("\(fixed1(measure.seconds)) s of espeak-ng speech at 22050 Hz.\n")
     try measure.bitrates()
     try measure.levels()

@@ -2,7 +2,7 @@ import COpus
 
 /// One mono Ogg Opus file (RFC 7845), encoded into memory with libopus directly, so that
 /// the encoder's effort (`OpusEffort`) can be chosen: libsndfile always runs libopus at
-/// its highest complexity, 16 times the CPU of the render itself.
+/// its highest complexity, about 14 times the CPU of the render itself.
 ///
 /// Frames are 20 ms. Pages hold up to 50 packets (one second), so that a page's own 27
 /// bytes and lacing cost little at low bitrates. The first page holds OpusHead, the second

@@ -3,14 +3,12 @@ import COpus
 /// How much CPU the Opus encoder spends per reply: a worker setting (`--opus-effort`),
 /// since it is the operator who pays for it, while the job or agent picks the format.
 ///
-/// Measured on one 7.3 s reply at `opus_24000_32` on this project's 2-core machine
-/// (docs/audio-formats.md has the table, with PESQ scores): espeak-ng renders it in
-/// about 6 ms of CPU.
-/// - `fast`: CELT only (`OPUS_APPLICATION_RESTRICTED_LOWDELAY`), complexity 0: about
-///   6 ms, as much as the render itself.
+/// CPU per second of speech at `opus_24000_32`, `bench/audio/run.sh` (docs/audio-bitrates.md,
+/// with PESQ scores): espeak-ng renders that second in about 0.9 ms.
+/// - `fast`: CELT only (`OPUS_APPLICATION_RESTRICTED_LOWDELAY`), complexity 0: 1.0 ms.
 /// - `balanced`: libopus chooses SILK, hybrid or CELT (`OPUS_APPLICATION_AUDIO`, voice
-///   signal), complexity 5: about 50 ms; much better than `fast` below 24 kbit/s.
-/// - `best`: the same at complexity 10: about 110 ms, what libsndfile always did.
+///   signal), complexity 5: 6.9 ms; much better than `fast` at 24 kbit/s and under.
+/// - `best`: the same at complexity 10: 12.8 ms, what libsndfile always did.
 public enum OpusEffort: String, Sendable, CaseIterable {
     case fast
     case balanced

@@ -30,7 +30,7 @@ public struct WorkerConfiguration: Sendable {
         Setting("format", "INTONE_FORMAT", default: "wav", "F", "audio format when neither the job nor its agent names one"),
         Setting(
             "opus-effort", "INTONE_OPUS_EFFORT", default: "fast", "E",
-            "CPU the Opus encoder spends: fast (about as much as the render), balanced (8x) or best (18x, better under 24 kbit/s)"),
+            "CPU the Opus encoder spends: fast (about as much as the render), balanced (7x) or best (14x), better under 24 kbit/s"),
         Setting("shards", "INTONE_SHARDS", default: "1", "N", "shards of the queue (the same on every worker and producer)"),
         Setting("wait-replicas", "INTONE_WAIT_REPLICAS", default: "0", "N", "replicas to WAIT for after each write-back (0: none)"),
         Setting("batch-size", "INTONE_BATCH_SIZE", default: "256", "N", "jobs per read (1 to 1000)"),
@@ -185,7 +185,8 @@ public struct WorkerConfiguration: Sendable {
             ("max_attempts", "\(maxAttempts)"), ("claim_idle_ms", "\(claimIdleMilliseconds)"),
             ("agent_rate", agentRate.description), ("user_rate", userRate.description),
             ("max_text_bytes", "\(maxTextBytes)"), ("audio_ttl_s", "\(audioTTLSeconds)"),
-            ("default_tts", defaultTTS.rawValue), ("format", format.name), ("opus_effort", opusEffort.rawValue), ("shards", "\(shards)"), ("wait_replicas", "\(waitReplicas)"),
+            ("default_tts", defaultTTS.rawValue), ("format", format.name), ("opus_effort", opusEffort.rawValue), ("shards", "\(shards)"),
+            ("wait_replicas", "\(waitReplicas)"),
             ("batch_size", "\(batchSize)"), ("block_ms", "\(blockMilliseconds)"),
             ("synthesizers", "\(synthesizers)"), ("synthesis_timeout_ms", "\(synthesisTimeoutMilliseconds)"),
             ("results_maxlen", "\(resultsMaxLength)"), ("dead_maxlen", "\(deadMaxLength)"),

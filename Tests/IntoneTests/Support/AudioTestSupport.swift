@@ -370,7 +370,24 @@ struct OggPageList: RandomAccessCollection {
         var serial: UInt32
         var sequence: UInt32
         var body: [UInt8]
+        var lacing: [UInt8]
         var checksumHolds: Bool
+
+        /// The packets that end on this page (a last lacing value under 255 ends one).
+        var packets: [[UInt8]] {
+            var packets: [[UInt8]] = []
+            var start = 0
+            var length = 0
+            for value in lacing {
+                length += Int(value)
+                if value < 255 {
+                    packets.append(Array(body[start..<start + length]))
+                    start += length
+                    length = 0
+                }
+            }
+            return packets
+        }
     }
 
     private let pages: [Page]
@@ -397,7 +414,7 @@ struct OggPageList: RandomAccessCollection {
                 Page(
                     offset: offset, flags: bytes[offset + 5], granule: Int64(bitPattern: little(offset + 6..<offset + 14)),
                     serial: UInt32(little(offset + 14..<offset + 18)), sequence: UInt32(little(offset + 18..<offset + 22)),
-                    body: Array(bytes[bodyStart..<bodyStart + length]),
+                    body: Array(bytes[bodyStart..<bodyStart + length]), lacing: Array(bytes[offset + 27..<bodyStart]),
                     checksumHolds: OggPageList.crc(zeroed) == UInt32(little(offset + 22..<offset + 26))))
             offset = bodyStart + length
         }
