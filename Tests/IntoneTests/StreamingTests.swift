@@ -73,7 +73,9 @@ import Testing
         let connection = try TestRedis.connect()
         var modes: [String: Set<String>] = [:]
         for effort in ["fast", "best"] {
-            let job: [(String, String)] = [("job_id", effort), ("agent_id", "a"), ("user_id", "u"), ("text", reply), ("format", "opus_16000_16")]
+            let job: [(String, String)] = [
+                ("job_id", effort), ("agent_id", "a"), ("user_id", "u"), ("text", reply), ("format", "opus_16000_16"),
+            ]
             let rendered = try await renderAlone(job, queue: try uniqueQueue(), flags: ["opus-effort": effort], on: connection)
             let pages = try OggPageList(try #require(rendered.whole))
             let packets = pages.dropFirst(2).flatMap(\.packets)
