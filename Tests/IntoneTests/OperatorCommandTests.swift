@@ -7,72 +7,6 @@ import Testing
 /// The operators' commands as they are run: the real `intone` binary against a real
 /// redis-server, on queues that nothing else uses.
 @Suite(.redisServer) struct OperatorCommandTests {
-    struct Run {
-        var status: Int32
-        var output: String
-        var errors: String
-        var outputBytes: [UInt8]
-        var errorBytes: [UInt8]
-    }
-
-    /// Runs `intone` to its end, in `directory` when given; output and errors are read as
-    /// they come, so a chatty command cannot fill a pipe.
-    func intone(_ arguments: [String], environment: [String: String] = [:], in directory: String? = nil, input: String? = nil) throws
-        -> Run
-    {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try intoneExecutable())
-        process.arguments = arguments
-        var merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        merged.removeValue(forKey: "INTONE_QUEUE")
-        if environment["INTONE_REDIS_URL"] == nil { merged.removeValue(forKey: "INTONE_REDIS_URL") }
-        process.environment = merged
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        let stdin = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-        try process.run()
-        if let input {
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try stdin.fileHandleForWriting.close()
-        }
-        let errorData = Collected()
-        let reader = Thread { errorData.append(errors.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !errorData.done { usleep(1000) }
-        let err = errorData.data
-        return Run(
-            status: process.terminationStatus, output: String(decoding: out, as: UTF8.self), errors: String(decoding: err, as: UTF8.self),
-            outputBytes: Array(out), errorBytes: Array(err))
-    }
-
-    final class Collected: @unchecked Sendable {
-        private let lock = NSLock()
-        private var collected = Data()
-        private var finished = false
-
-        func append(_ data: Data) {
-            lock.withLock {
-                collected += data
-                finished = true
-            }
-        }
-
-        /// Appends without marking the end (a reader that keeps reading).
-        func add(_ data: Data) {
-            lock.withLock { collected += data }
-        }
-
-        var data: Data { lock.withLock { collected } }
-        var text: String { String(decoding: data, as: UTF8.self) }
-        var done: Bool { lock.withLock { finished } }
-    }
-
     func socketURL() throws -> String {
         guard let server = TestRedis.server else { throw TestSupportError("no server") }
         return "unix://" + server.socketPath
@@ -543,7 +477,7 @@ import Testing
         process.standardOutput = output
         process.standardError = output
         process.standardInput = FileHandle.nullDevice
-        let collected = Collected()
+        let collected = CollectedOutput()
         output.fileHandleForReading.readabilityHandler = { handle in collected.add(handle.availableData) }
         try process.run()
         defer {

@@ -129,18 +129,18 @@ enum ShardedOperations {
         try ShardedOperations.configure(keys, shards: 2, on: connection)
         let server = try #require(TestRedis.server)
         let arguments = ["--redis", "unix://" + server.socketPath, "--queue", keys.queue]
-        let enqueue = try runIntone(["enqueue", "--agent", "a", "--user", "u", "--job-id", "abc", "Hello."] + arguments)
+        let enqueue = try intone(["enqueue", "--agent", "a", "--user", "u", "--job-id", "abc", "Hello."] + arguments)
         #expect(enqueue.status == 0 && enqueue.output == "abc\n", "\(enqueue.errors)")
         let shard = ShardRouting.shard(forJobID: Array("abc".utf8), shards: 2)
         #expect(enqueue.errors.contains("intone:{\(keys.queue)#\(shard)}:jobs"), "\(enqueue.errors)")
         #expect(try connection.command("XLEN", .string(keys.shard(shard).jobs)).integer == 1)
-        let status = try runIntone(["status"] + arguments)
+        let status = try intone(["status"] + arguments)
         #expect(status.status == 0, "\(status.errors)")
         for keys in QueueShards(base: keys, count: 2).served { #expect(status.output.contains(keys.jobs), "\(status.output)") }
         let letter = try connection.command("XADD", .string(keys.shard(1).dead), "*", "job_id", "x", "error", "bad_parameter").string ?? ""
-        let list = try runIntone(["dead", "list"] + arguments)
+        let list = try intone(["dead", "list"] + arguments)
         #expect(list.output.contains("\(letter)@1"), "\(list.output)")
-        let mismatch = try runIntone(["status", "--shards", "5"] + arguments)
+        let mismatch = try intone(["status", "--shards", "5"] + arguments)
         #expect(mismatch.status != 0 && mismatch.errors.contains("disagrees"), "\(mismatch.errors)")
     }
 
@@ -173,29 +173,6 @@ enum ShardedOperations {
         #expect(try connection.command("XLEN", .string(keys.shard(1).jobs)).integer == 3, "back on its own shard")
         #expect(try connection.command("XLEN", .string(keys.shard(1).dead)).integer == 0)
     }
-
-    /// `intone` run to its end.
-    func runIntone(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try intoneExecutable())
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        for name in ["INTONE_QUEUE", "INTONE_REDIS_URL", "INTONE_SHARDS"] { environment.removeValue(forKey: name) }
-        process.environment = environment
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let errorData = OperatorCommandTests.Collected()
-        let reader = Thread { errorData.append(errors.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !errorData.done { usleep(1000) }
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), errorData.text)
-    }
 }
 
 /// The same on a real six-node Redis Cluster: each shard's keys on its slot's master.
@@ -224,7 +201,7 @@ enum ShardedOperations {
         let directory = NSTemporaryDirectory() + "intone-demo-cluster-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let run = try ShardedOperatorTests().runIntone(
+        let run = try intone(
             ["demo", "--redis", "redis://127.0.0.1:\(cluster.liveNodes[0].port)", "--output", directory + "/out"])
         #expect(run.status == 0, "\(run.errors)")
         #expect(run.output.contains("demo-greeting") && run.output.contains("synthesis_crashed"))
