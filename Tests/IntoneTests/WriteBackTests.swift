@@ -37,7 +37,9 @@ import Testing
         for _ in 0..<3 {
             let checked = try check(items, keys, on: connection)
             let prepared = items.map { item in
-                WriteBackCommit.Item(WriteBackQueue.prepared(item.finished, check: checked), acknowledges: item.acknowledges)
+                var finished = item.finished
+                WriteBackQueue.prepare(&finished, check: checked)
+                return WriteBackCommit.Item(finished, acknowledges: item.acknowledges)
             }
             let segment = WriteBackCommit(settings: settings(keys), items: prepared, acknowledgeOnly: [], check: checked)
             if case .applied = try commit(segment, on: connection) { return segment }

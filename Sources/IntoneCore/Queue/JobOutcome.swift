@@ -89,7 +89,7 @@ public struct FinishedJob: Sendable {
         self.streamed = streamed
         self.keys = keys
         jobID = Self.jobID(of: job, valid: valid)
-        resultStream = valid?.replyTo ?? ByteString(keys.results)
+        resultStream = valid?.replyTo ?? keys.resultsBytes
     }
 
     /// The result entry's fields: the contract's, in its order. Values the job holds are

@@ -9,20 +9,54 @@
 ///
 /// Keys that hold an id (`audio:<job_id>`, `agent:<agent_id>`…) are built from the id's
 /// bytes (`ByteString`): ids are never decoded to text on their way into a key.
+///
+/// The names are made once and shared: every job in hand carries its shard's keys, so a
+/// copy is one reference, and equality and hashing look at the queue and shard only.
 public struct QueueKeys: Sendable, Equatable, Hashable {
-    public let queue: String
+    /// The names of one shard's keys, made once.
+    private final class Names: Sendable {
+        let queue: String
+        let shard: Int?
+        let prefix: String
+        let queuePrefix: String
+        let jobs: String
+        let results: String
+        let dead: String
+        let stats: String
+        let prefixBytes: ByteString
+        let queuePrefixBytes: ByteString
+        let resultsBytes: ByteString
+
+        init(queue: String, shard: Int?) {
+            self.queue = queue
+            self.shard = shard
+            queuePrefix = "intone:{\(queue)}:"
+            prefix = shard.map { "intone:{\(queue)#\($0)}:" } ?? queuePrefix
+            jobs = prefix + "jobs"
+            results = prefix + "results"
+            dead = prefix + "dead"
+            stats = prefix + "stats"
+            prefixBytes = ByteString(prefix)
+            queuePrefixBytes = ByteString(queuePrefix)
+            resultsBytes = ByteString(results)
+        }
+    }
+
+    private let names: Names
+
+    public var queue: String { names.queue }
     /// The shard these keys are of: nil for the queue's own keys (`{Q}`, which an
     /// unsharded queue and the version-1 stream of a sharded one use).
-    public let shard: Int?
+    public var shard: Int? { names.shard }
     /// `intone:{Q}:` or `intone:{Q#i}:`, the prefix of every key of the shard.
-    public let prefix: String
+    public var prefix: String { names.prefix }
     /// `intone:{Q}:`, the prefix of the keys shared by the whole queue.
-    public let queuePrefix: String
-    public let jobs: String
-    public let results: String
-    public let dead: String
+    public var queuePrefix: String { names.queuePrefix }
+    public var jobs: String { names.jobs }
+    public var results: String { names.results }
+    public var dead: String { names.dead }
     /// Counters the worker keeps: results by status and `audio_ms` (a fixed set of fields).
-    public let stats: String
+    public var stats: String { names.stats }
     public static let group = "workers"
 
     /// Checks the name: letters, digits and `_ . : -`, at most 100 characters.
@@ -34,14 +68,7 @@ public struct QueueKeys: Sendable, Equatable, Hashable {
         else {
             throw ConfigurationError("queue name '\(DisplayText.escaped(queue))' must be 1 to 100 letters, digits, '_', '.', ':' or '-'")
         }
-        self.queue = queue
-        shard = nil
-        prefix = "intone:{\(queue)}:"
-        queuePrefix = prefix
-        jobs = prefix + "jobs"
-        results = prefix + "results"
-        dead = prefix + "dead"
-        stats = prefix + "stats"
+        names = Names(queue: queue, shard: nil)
     }
 
     /// The keys of shard `index` of this queue (hash tag `{Q#i}`).
@@ -51,14 +78,16 @@ public struct QueueKeys: Sendable, Equatable, Hashable {
     public var queueKeys: QueueKeys { shard == nil ? self : QueueKeys(queue: queue, shard: nil) }
 
     private init(queue: String, shard: Int?) {
-        self.queue = queue
-        self.shard = shard
-        queuePrefix = "intone:{\(queue)}:"
-        prefix = shard.map { "intone:{\(queue)#\($0)}:" } ?? queuePrefix
-        jobs = prefix + "jobs"
-        results = prefix + "results"
-        dead = prefix + "dead"
-        stats = prefix + "stats"
+        names = Names(queue: queue, shard: shard)
+    }
+
+    public static func == (left: QueueKeys, right: QueueKeys) -> Bool {
+        left.names === right.names || (left.names.shard == right.names.shard && left.names.queue == right.names.queue)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(names.queue)
+        hasher.combine(names.shard)
     }
 
     /// The hash tag's content: `Q` or `Q#i`.
@@ -67,8 +96,10 @@ public struct QueueKeys: Sendable, Equatable, Hashable {
     /// The queue's configuration (field `shards`), shared by every shard.
     public var config: String { queuePrefix + "config" }
 
-    var prefixBytes: ByteString { ByteString(prefix) }
-    var queuePrefixBytes: ByteString { ByteString(queuePrefix) }
+    var prefixBytes: ByteString { names.prefixBytes }
+    var queuePrefixBytes: ByteString { names.queuePrefixBytes }
+    /// `results` as bytes, to compare with a job's result stream.
+    public var resultsBytes: ByteString { names.resultsBytes }
 
     public func audio(jobID: ByteString) -> ByteString { prefixBytes + "audio:" + jobID }
     public func agent(_ agentID: ByteString) -> ByteString { queuePrefixBytes + "agent:" + agentID }

@@ -140,7 +140,7 @@ public struct WriteBackCheck: RedisSegment {
         var states: [ByteString: KeyState] = [:]
         for keys in shardKeys {
             let resultsType = next()
-            states[ByteString(keys.results)] = try Self.state(resultsType, info: next())
+            states[keys.resultsBytes] = try Self.state(resultsType, info: next())
             let deadType = next()
             states[ByteString(keys.dead)] = try Self.state(deadType, info: deadLetterShards.contains(keys) ? next() : nil)
             states[ByteString(keys.stats)] = try Self.state(next(), info: nil)

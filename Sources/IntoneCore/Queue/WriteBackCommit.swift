@@ -19,18 +19,21 @@ public struct WriteBackCommit: RedisSegment {
         public var acknowledges: Bool
         /// What of it is still to be written: all of it at first; after a transaction
         /// that went through without its result or dead letter, only what was lost.
-        public var parts: Set<Part>
+        public var parts: Parts
 
-        public enum Part: Sendable, Hashable {
-            case result
-            case deadLetter
+        public struct Parts: OptionSet, Sendable, Hashable {
+            public let rawValue: UInt8
+            public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+            public static let result = Parts(rawValue: 1)
+            public static let deadLetter = Parts(rawValue: 2)
             /// Audio, the audio stream's last entry, the done marker, the counters.
-            case rest
+            public static let rest = Parts(rawValue: 4)
 
-            public static let all: Set<Part> = [.result, .deadLetter, .rest]
+            public static let all: Parts = [.result, .deadLetter, .rest]
         }
 
-        public init(_ finished: FinishedJob, acknowledges: Bool = true, parts: Set<Part> = Part.all) {
+        public init(_ finished: FinishedJob, acknowledges: Bool = true, parts: Parts = .all) {
             self.finished = finished
             self.acknowledges = acknowledges
             self.parts = parts
@@ -41,7 +44,7 @@ public struct WriteBackCommit: RedisSegment {
         /// again may have chunks another worker wrote.
         public var checked: WriteBackCheck.Job {
             let keys = finished.keys
-            let mayFail = finished.outcome.failure != nil || finished.resultStream != ByteString(keys.results)
+            let mayFail = finished.outcome.failure != nil || finished.resultStream != keys.resultsBytes
             let resumed = finished.streamed != nil && finished.job.attempts > 1 ? keys.audio(jobID: finished.jobID) : nil
             return .init(keys: keys, jobID: finished.jobID, resultStream: finished.resultStream, mayFail: mayFail, resumedAudio: resumed)
         }
@@ -101,6 +104,7 @@ public struct WriteBackCommit: RedisSegment {
         self.items = items
         let now = check.serverNow
         var answered = check.answered
+        answered.reserveCapacity(answered.count + items.count)
         var writes: [Int] = []
         var duplicates: [Int] = []
         var acknowledged = acknowledgeOnly
@@ -157,7 +161,7 @@ public struct WriteBackCommit: RedisSegment {
                     job.resultFields(keys: keys, worker: settings.worker, elapsedMilliseconds: elapsed), into: &commands)
                 roles.append(.result(index))
             }
-            if parts.contains(.result), job.resultStream != ByteString(keys.results) {
+            if parts.contains(.result), job.resultStream != keys.resultsBytes {
                 if check.state(of: job.resultStream) == .absent {
                     if !createdStreams.contains(job.resultStream) { createdStreams.append(job.resultStream) }
                 } else if !existingStreams.contains(job.resultStream) {

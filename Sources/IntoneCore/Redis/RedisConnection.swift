@@ -110,25 +110,30 @@ public final class RedisConnection {
     /// Replies already buffered are returned first without touching the socket. A
     /// closed socket throws, like every other read.
     public func readAvailable(limit: Int) throws(RedisError) -> [RedisReply] {
-        guard !broken else { throw RedisError(.connection, "connection to \(url) is broken") }
-        var replies = try bufferedReplies(limit: limit)
-        guard replies.count < limit else { return replies }
-        guard redisBufferRead(context) == REDIS_OK else { throw connectionFailure("reading replies") }
-        replies += try bufferedReplies(limit: limit - replies.count)
+        var replies: [RedisReply] = []
+        try readAvailable(limit: limit, into: &replies)
         return replies
     }
 
-    /// Complete replies hiredis has already read off the socket.
-    private func bufferedReplies(limit: Int) throws(RedisError) -> [RedisReply] {
-        var replies: [RedisReply] = []
-        while replies.count < limit {
+    /// The same, appended to `replies` (a pipeline's replies come in several reads).
+    public func readAvailable(limit: Int, into replies: inout [RedisReply]) throws(RedisError) {
+        guard !broken else { throw RedisError(.connection, "connection to \(url) is broken") }
+        let wanted = replies.count + limit
+        try bufferedReplies(upTo: wanted, into: &replies)
+        guard replies.count < wanted else { return }
+        guard redisBufferRead(context) == REDIS_OK else { throw connectionFailure("reading replies") }
+        try bufferedReplies(upTo: wanted, into: &replies)
+    }
+
+    /// Complete replies hiredis has already read off the socket, until `replies` holds `count`.
+    private func bufferedReplies(upTo count: Int, into replies: inout [RedisReply]) throws(RedisError) {
+        while replies.count < count {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReplyFromReader(context, &raw) == REDIS_OK else { throw connectionFailure("parsing replies") }
             guard let raw else { break }
             replies.append(Self.convert(raw.assumingMemoryBound(to: redisReply.self)))
             freeReplyObject(raw)
         }
-        return replies
     }
 
     /// Marks the connection broken (a reply did not come in time): every call fails

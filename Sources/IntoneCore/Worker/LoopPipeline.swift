@@ -113,7 +113,8 @@ struct LoopPipeline {
     }
 
     mutating func readAvailable(from connection: RedisConnection) throws(RedisError) {
-        replies += try connection.readAvailable(limit: pipeline.commands.count - replies.count)
+        if replies.isEmpty { replies.reserveCapacity(pipeline.commands.count) }
+        try connection.readAvailable(limit: pipeline.commands.count - replies.count, into: &replies)
     }
 
     /// In a cluster: a reply that says the lane's slot is elsewhere or not served now. The

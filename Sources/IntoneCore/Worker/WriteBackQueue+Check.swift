@@ -31,8 +31,7 @@ extension WriteBackQueue {
     /// A job as it will be written, given the check: a reply whose deadline passed while
     /// it rendered is `expired` (its audio is not stored), and a result whose `reply_to`
     /// cannot take it goes to the queue's result stream as `failed`/`bad_reply_to`.
-    static func prepared(_ job: FinishedJob, check: WriteBackCheck.Output) -> FinishedJob {
-        var job = job
+    static func prepare(_ job: inout FinishedJob, check: WriteBackCheck.Output) {
         let keys = job.keys
         if case .ok = job.outcome, job.streamed == nil, let expires = job.valid?.expiresAtMilliseconds, check.serverMilliseconds > expires {
             job.outcome = .expired
@@ -44,7 +43,7 @@ extension WriteBackQueue {
             job.streamed = streamed
         }
         let state = check.state(of: job.resultStream)
-        if job.resultStream != ByteString(keys.results), !state.acceptsEntries {
+        if job.resultStream != keys.resultsBytes, !state.acceptsEntries {
             let why =
                 switch state {
                 case .exhaustedStream: "has reached the largest stream id and takes no more entries"
@@ -53,13 +52,12 @@ extension WriteBackQueue {
                 }
             job = redirected(job, because: "reply_to '\(job.resultStream)' \(why); the result is on \(keys.results) instead")
         }
-        return job
     }
 
     static func redirected(_ job: FinishedJob, because message: String) -> FinishedJob {
         var job = job
         job.outcome = .failed(JobFailure(.badReplyTo, message))
-        job.resultStream = ByteString(job.keys.results)
+        job.resultStream = job.keys.resultsBytes
         return job
     }
 

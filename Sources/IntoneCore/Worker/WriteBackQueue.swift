@@ -109,14 +109,18 @@ struct WriteBackQueue {
         waitingAcks = []
         var bytes = 0
         var taken = 0
-        for item in waiting {
-            let size = Self.audioBytes(item)
+        for index in waiting.indices {
+            let size = Self.audioBytes(waiting[index])
             if taken >= maxJobs || (taken > 0 && bytes + size > maxAudioBytes) { break }
-            group.items.append(item)
             bytes += size
             taken += 1
         }
-        waiting.removeFirst(taken)
+        if taken == waiting.count {
+            swap(&group.items, &waiting)
+        } else {
+            group.items = Array(waiting[..<taken])
+            waiting.removeFirst(taken)
+        }
         checking = group
         return WriteBackCheck(jobs: group.items.map(\.checked))
     }
@@ -134,34 +138,32 @@ struct WriteBackQueue {
         case .success(let output): check = output
         }
         var reports: [Report] = []
-        var held: [WriteBackCommit.Item] = []
-        var kept: [WriteBackCommit.Item] = []
+        var held: [Int] = []
         var broken: [Fault: RedisError] = [:]
-        for var item in group.items {
-            let keys = item.finished.keys
-            item.finished = Self.prepared(item.finished, check: check)
+        for index in group.items.indices {
+            Self.prepare(&group.items[index].finished, check: check)
+            let keys = group.items[index].finished.keys
             let results = check.state(of: keys.results)
             let dead = check.state(of: keys.dead)
             let stats = check.state(of: keys.stats)
             if !results.acceptsEntries { broken[.resultsKey] = Self.typeError(keys.results, results, "stream") }
             if !dead.acceptsEntries { broken[.deadKey] = Self.typeError(keys.dead, dead, "stream") }
             if !stats.acceptsHash { broken[.statsKey] = Self.typeError(keys.stats, stats, "hash") }
-            if item.parts.contains(.result), item.finished.resultStream == ByteString(keys.results), !results.acceptsEntries {
-                held.append(item)
-            } else if item.parts.contains(.deadLetter), item.finished.outcome.failure != nil, !dead.acceptsEntries {
-                held.append(item)
-            } else {
-                kept.append(item)
+            let parts = group.items[index].parts
+            if parts.contains(.result), group.items[index].finished.resultStream == keys.resultsBytes, !results.acceptsEntries {
+                held.append(index)
+            } else if parts.contains(.deadLetter), group.items[index].finished.outcome.failure != nil, !dead.acceptsEntries {
+                held.append(index)
             }
         }
         if !group.items.isEmpty {
             for fault in [Fault.resultsKey, .deadKey, .statsKey] { reports += update(fault, broken[fault], now: now) }
         }
         if !held.isEmpty {
-            waiting.insert(contentsOf: held, at: 0)
+            waiting.insert(contentsOf: held.map { group.items[$0] }, at: 0)
+            for index in held.reversed() { group.items.remove(at: index) }
             retryAt = now + Int64(backoff.next())
         }
-        group.items = kept
         if !group.isEmpty { checked = (group, check, epoch) }
         return reports
     }
@@ -213,10 +215,10 @@ struct WriteBackQueue {
         for index in Set(lostResults.keys).union(lostDeadLetters.keys).sorted(by: >) {
             var item = group.items[index]
             item.acknowledges = item.acknowledges && !applied.acknowledged
-            var parts: Set<WriteBackCommit.Item.Part> = []
+            var parts: WriteBackCommit.Item.Parts = []
             if let error = lostResults[index] {
                 parts.insert(.result)
-                if item.finished.resultStream != ByteString(item.finished.keys.results) {
+                if item.finished.resultStream != item.finished.keys.resultsBytes {
                     item.finished = Self.redirected(
                         item.finished, because: "reply_to '\(item.finished.resultStream)' refused the result: \(error.message)")
                     parts.insert(.deadLetter)
@@ -235,7 +237,7 @@ struct WriteBackQueue {
         }
         if let refusedByQueue { return reports + holdBack(.entriesRefused, refusedByQueue, now: now) }
         // Entries written again went through: the queue's streams take entries again.
-        if group.items.contains(where: { $0.parts != WriteBackCommit.Item.Part.all }) { reports += update(.entriesRefused, nil, now: now) }
+        if group.items.contains(where: { $0.parts != WriteBackCommit.Item.Parts.all }) { reports += update(.entriesRefused, nil, now: now) }
         return reports
     }
 
