@@ -30,6 +30,10 @@ final class RenderStage {
     private(set) var queue: [Int] = []
     private(set) var entries: [Int: Entry] = [:]
     private var nextToken = 0
+    /// Tokens with chunks rendered and not yet sent, and tokens whose render ended: the
+    /// few entries `takeChunks` and `takeFinished` look at, out of the batch in hand.
+    private var withChunks = Set<Int>()
+    private var ended = Set<Int>()
 
     init(pool: SynthesizerPool, shards: [QueueKeys], audioTTLSeconds: Int) {
         self.pool = pool
@@ -42,7 +46,7 @@ final class RenderStage {
     var isEmpty: Bool { entries.isEmpty }
     /// Whether jobs of these shards have chunks to write.
     func chunksWaiting(_ lane: Lane) -> Bool {
-        entries.values.contains { !$0.pendingChunks.isEmpty && lane.serves(shard: $0.speakable.job.shard) }
+        withChunks.contains { token in entries[token].map { lane.serves(shard: $0.speakable.job.shard) } ?? false }
     }
 
     /// The entries in hand here, of the shards a lane serves.
@@ -91,8 +95,11 @@ final class RenderStage {
             case .chunk(let token, let bytes):
                 guard entries[token]?.expired == false else { continue }
                 entries[token]?.pendingChunks.append(bytes)
+                withChunks.insert(token)
             case .finished(let token, let outcome):
+                guard entries[token] != nil else { continue }
                 entries[token]?.outcome = outcome
+                ended.insert(token)
             }
         }
     }
@@ -103,8 +110,13 @@ final class RenderStage {
     /// worker may have sent its first chunks already.
     func takeChunks(for lane: Lane, now: Int64) -> StreamChunks? {
         var chunks: [StreamChunks.Chunk] = []
-        for token in entries.keys.sorted() {
-            guard var entry = entries[token], !entry.pendingChunks.isEmpty, lane.serves(shard: entry.speakable.job.shard) else { continue }
+        for token in withChunks.sorted() {
+            guard var entry = entries[token], !entry.pendingChunks.isEmpty else {
+                withChunks.remove(token)
+                continue
+            }
+            guard lane.serves(shard: entry.speakable.job.shard) else { continue }
+            withChunks.remove(token)
             let keys = shards[entry.speakable.job.shard]
             if entry.chunksWritten == 0, entry.chunksInFlight == 0, entry.speakable.job.attempts == 1,
                 let deadline = entry.speakable.valid.expiresAtMilliseconds, now > deadline
@@ -134,9 +146,10 @@ final class RenderStage {
         case .failure:
             // Not known whether they were written: they go again (a chunk already there is
             // refused by its id and counts as written).
-            for chunk in sent.chunks.reversed() {
+            for chunk in sent.chunks.reversed() where entries[chunk.token] != nil {
                 entries[chunk.token]?.chunksInFlight -= 1
                 entries[chunk.token]?.pendingChunks.insert(chunk.bytes, at: 0)
+                withChunks.insert(chunk.token)
             }
         case .success(let written):
             for (chunk, outcome) in zip(sent.chunks, written) {
@@ -160,9 +173,15 @@ final class RenderStage {
     func takeFinished() -> (finished: [FinishedJob], unavailable: [BatchDecider.Speakable]) {
         var finished: [FinishedJob] = []
         var unavailable: [BatchDecider.Speakable] = []
-        for token in entries.keys.sorted() {
-            guard let entry = entries[token], entry.isDone, let outcome = entry.outcome else { continue }
+        for token in ended.sorted() {
+            guard let entry = entries[token] else {
+                ended.remove(token)
+                continue
+            }
+            guard entry.isDone, let outcome = entry.outcome else { continue }
             entries[token] = nil
+            ended.remove(token)
+            withChunks.remove(token)
             let item = entry.speakable
             var streamed =
                 item.request.streamed
@@ -198,6 +217,8 @@ final class RenderStage {
         _ = pool.abandonAll()
         let ids = entries.values.map(\.speakable.job).map { EntryRef(keys: shards[$0.shard], id: $0.entryID) }
         entries = [:]
+        withChunks = []
+        ended = []
         queue = []
         return ids
     }
