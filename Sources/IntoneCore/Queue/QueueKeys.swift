@@ -101,12 +101,22 @@ public struct QueueKeys: Sendable, Equatable, Hashable {
     /// `results` as bytes, to compare with a job's result stream.
     public var resultsBytes: ByteString { names.resultsBytes }
 
-    public func audio(jobID: ByteString) -> ByteString { prefixBytes + "audio:" + jobID }
-    public func agent(_ agentID: ByteString) -> ByteString { queuePrefixBytes + "agent:" + agentID }
-    public func agentBucket(_ agentID: ByteString) -> ByteString { queuePrefixBytes + "rl:agent:" + agentID }
-    public func userBucket(_ userID: ByteString) -> ByteString { queuePrefixBytes + "rl:user:" + userID }
+    public func audio(jobID: ByteString) -> ByteString { Self.key(prefixBytes, "audio:", jobID) }
+    public func agent(_ agentID: ByteString) -> ByteString { Self.key(queuePrefixBytes, "agent:", agentID) }
+    public func agentBucket(_ agentID: ByteString) -> ByteString { Self.key(queuePrefixBytes, "rl:agent:", agentID) }
+    public func userBucket(_ userID: ByteString) -> ByteString { Self.key(queuePrefixBytes, "rl:user:", userID) }
     /// The idempotency marker: present once `job_id` has its result; holds its status.
-    public func done(jobID: ByteString) -> ByteString { prefixBytes + "done:" + jobID }
+    public func done(jobID: ByteString) -> ByteString { Self.key(prefixBytes, "done:", jobID) }
+
+    /// Prefix, kind and id in one allocation (a key is made for every job, several times).
+    private static func key(_ prefix: ByteString, _ kind: StaticString, _ id: ByteString) -> ByteString {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(prefix.bytes.count + kind.utf8CodeUnitCount + id.bytes.count)
+        bytes += prefix.bytes
+        bytes += UnsafeBufferPointer(start: kind.utf8Start, count: kind.utf8CodeUnitCount)
+        bytes += id.bytes
+        return ByteString(bytes)
+    }
 
     // The same for ids that are text (the command line, tests).
     public func audio(jobID: String) -> String { prefix + "audio:" + jobID }
