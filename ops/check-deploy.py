@@ -6,6 +6,7 @@ installs exist in Debian bookworm. Prints one line per check; exits 1 on any fai
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -100,7 +101,8 @@ for package in packages:
 # that holds the library the build links against (libopus.so -> libopus0).
 for modulemap in sorted(glob.glob("Sources/*/module.modulemap")):
     for library in re.findall(r'^\s*link "([^"]+)"', open(modulemap).read(), re.M):
-        found = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+        ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"  # /sbin is not on a user's PATH
+        found = subprocess.run([ldconfig, "-p"], capture_output=True, text=True).stdout
         paths = re.findall(rf"^\s*lib{re.escape(library)}\.so\.\S+ .*=> (\S+)$", found, re.M)
         owners = set()
         for path in paths:

@@ -11,8 +11,9 @@ import Testing
 /// fresh worker (one synthesizer, first render), so that the engine gives both the same
 /// samples and the comparison is of the chunking and encoding alone.
 ///
-/// The suite's tests run one at a time: the burst test measures how answers spread over
-/// time, which a render of another test on the same cores would bend.
+/// The suite's tests run one at a time (as `ops/test.sh` runs every test): the burst test
+/// measures how answers spread over time, which a render of another test beside it (an
+/// Opus render at `best` effort, say) would bend.
 @Suite(.redisServer, .serialized) struct StreamingTests {
     let reply =
         "Hello there. Your order has shipped and will arrive on Thursday, the twenty-seventh. Is there anything else I can help you with today?"

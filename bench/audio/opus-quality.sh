@@ -40,7 +40,11 @@ def decode(path, rate):
 
 print("| format | effort | PESQ | bytes |")
 print("|---|---|---|---|")
-for path in sorted(glob.glob(os.path.join(work, "opus", "*.opus")), key=lambda p: (p.split("-")[0], ["fast", "balanced", "best"].index(p.split("-")[1][:-5]))):
+def order(path):
+    name, effort = os.path.basename(path)[:-5].split("-")
+    return name, ["fast", "balanced", "best"].index(effort)
+
+for path in sorted(glob.glob(os.path.join(work, "opus", "*.opus")), key=order):
     name, effort = os.path.basename(path)[:-5].split("-")
     rate = 8000 if name.startswith("opus_8000") else 16000
     reference, decoded = decode(os.path.join(work, "speech.wav"), rate), decode(path, rate)

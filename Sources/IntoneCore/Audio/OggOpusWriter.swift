@@ -7,8 +7,10 @@ import COpus
 /// Frames are 20 ms. Pages hold up to 50 packets (one second), so that a page's own 27
 /// bytes and lacing cost little at low bitrates. The first page holds OpusHead, the second
 /// OpusTags, and the last page's granule position trims the padding at the end, so a
-/// decoder gives back exactly the samples written. The output depends only on the samples
-/// and the settings: the serial number is the caller's and nothing comes from the clock.
+/// decoder gives back exactly the samples written. With one libopus build the output
+/// depends only on the samples and the settings: the serial number is the caller's and
+/// nothing comes from the clock (another libopus version, or another CPU's code paths,
+/// may encode differently).
 final class OggOpusWriter: AudioFileWriter {
     private let encoder: OpaquePointer
     private let sampleRate: Int
@@ -35,11 +37,6 @@ final class OggOpusWriter: AudioFileWriter {
         guard let encoder = opus_encoder_create(Int32(sampleRate), 1, effort.application, &status), status == OPUS_OK else {
             throw AudioError(.encoding, "libopus cannot encode at \(sampleRate) Hz: \(Self.describe(status))")
         }
-        self.encoder = encoder
-        self.sampleRate = sampleRate
-        self.serialNumber = serialNumber
-        frameLength = sampleRate / 50
-        granuleScale = 48000 / sampleRate
         var lookahead: Int32 = 0
         for (request, result) in [
             ("bitrate \(kilobitsPerSecond) kbit/s", intone_opus_set_bitrate(encoder, Int32(kilobitsPerSecond * 1000))),
@@ -47,9 +44,15 @@ final class OggOpusWriter: AudioFileWriter {
             ("the voice signal type", intone_opus_set_signal_voice(encoder)),
             ("its lookahead", intone_opus_get_lookahead(encoder, &lookahead)),
         ] where result != OPUS_OK {
+            // No stored property is set yet, so deinit does not run: the encoder is freed here, once.
             opus_encoder_destroy(encoder)
             throw AudioError(.encoding, "libopus refused \(request): \(Self.describe(result))")
         }
+        self.encoder = encoder
+        self.sampleRate = sampleRate
+        self.serialNumber = serialNumber
+        frameLength = sampleRate / 50
+        granuleScale = 48000 / sampleRate
         self.lookahead = Int(lookahead)
         frame.reserveCapacity(frameLength)
         writeHeaders()

@@ -113,7 +113,7 @@ public struct QueueKeys: Sendable, Equatable, Hashable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(prefix.bytes.count + kind.utf8CodeUnitCount + id.bytes.count)
         bytes += prefix.bytes
-        bytes += UnsafeBufferPointer(start: kind.utf8Start, count: kind.utf8CodeUnitCount)
+        kind.withUTF8Buffer { bytes += $0 }
         bytes += id.bytes
         return ByteString(bytes)
     }

@@ -222,6 +222,9 @@ final class WorkLoop {
         let offset = fds.count - waiting.count
         for (index, lane) in waiting.enumerated() {
             guard var pipeline = lane.inFlight, let connection = lane.connection else { continue }
+            // The lane lets go of it while it reads, so that the replies are appended in
+            // place (every path below puts it back or finishes it).
+            lane.inFlight = nil
             if fds[offset + index].revents != 0 {
                 do {
                     try pipeline.readAvailable(from: connection)
