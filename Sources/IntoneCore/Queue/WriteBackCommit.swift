@@ -20,6 +20,8 @@ public struct WriteBackCommit: RedisSegment {
         /// What of it is still to be written: all of it at first; after a transaction
         /// that went through without its result or dead letter, only what was lost.
         public var parts: Parts
+        /// The size of its audio when rendered (0 without any), for the loop's limits.
+        public let audioBytes: Int
 
         public struct Parts: OptionSet, Sendable, Hashable {
             public let rawValue: UInt8
@@ -37,6 +39,7 @@ public struct WriteBackCommit: RedisSegment {
             self.finished = finished
             self.acknowledges = acknowledges
             self.parts = parts
+            if case .ok(let audio, _) = finished.outcome { audioBytes = audio.bytes.count } else { audioBytes = 0 }
         }
 
         /// What the check needs of it. It may get a dead letter when it failed, or when

@@ -76,8 +76,4 @@ extension WriteBackQueue {
         return RedisError(.wrongType, "\(key) is \(found), not a \(wanted); jobs that need it wait until it is fixed")
     }
 
-    static func audioBytes(_ item: WriteBackCommit.Item) -> Int {
-        if case .ok(let audio, _) = item.finished.outcome { return audio.bytes.count }
-        return 0
-    }
 }

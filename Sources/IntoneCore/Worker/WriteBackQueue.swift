@@ -59,22 +59,30 @@ struct WriteBackQueue {
     var entryCount: Int {
         var count = waitingAcks.count
         for item in waiting where item.acknowledges { count += 1 }
-        for group in [checking, checked?.group, committing] {
-            guard let group else { continue }
-            count += group.acknowledgeOnly.count
-            for item in group.items where item.acknowledges { count += 1 }
-        }
+        count += Self.entryCount(checking) + Self.entryCount(checked?.group) + Self.entryCount(committing)
         return count
     }
 
-    /// Audio bytes held here, rendered and not yet written (summed in place).
+    /// Audio bytes held here, rendered and not yet written (summed in place, from each
+    /// item's stored size).
     var audioBytes: Int {
         var bytes = 0
-        for item in waiting { bytes += Self.audioBytes(item) }
-        for group in [checking, checked?.group, committing] {
-            guard let group else { continue }
-            for item in group.items { bytes += Self.audioBytes(item) }
-        }
+        for item in waiting { bytes += item.audioBytes }
+        bytes += Self.audioBytes(checking) + Self.audioBytes(checked?.group) + Self.audioBytes(committing)
+        return bytes
+    }
+
+    private static func entryCount(_ group: Group?) -> Int {
+        guard let group else { return 0 }
+        var count = group.acknowledgeOnly.count
+        for item in group.items where item.acknowledges { count += 1 }
+        return count
+    }
+
+    private static func audioBytes(_ group: Group?) -> Int {
+        guard let group else { return 0 }
+        var bytes = 0
+        for item in group.items { bytes += item.audioBytes }
         return bytes
     }
 
@@ -110,7 +118,7 @@ struct WriteBackQueue {
         var bytes = 0
         var taken = 0
         for index in waiting.indices {
-            let size = Self.audioBytes(waiting[index])
+            let size = waiting[index].audioBytes
             if taken >= maxJobs || (taken > 0 && bytes + size > maxAudioBytes) { break }
             bytes += size
             taken += 1
