@@ -138,7 +138,9 @@ public final class LocalRedisCluster {
         throw EmbeddedRedisError("no free port")
     }
 
-    private static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// Runs `redis-cli` to its end, killed after `seconds` (a node that never answers
+    /// must not hang a bench or a test run).
+    private static func run(_ executable: String, _ arguments: [String], seconds: Int = 60) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -146,8 +148,14 @@ public final class LocalRedisCluster {
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
+        let deadline = Monotonic.milliseconds() + Int64(seconds) * 1000
+        while process.isRunning && Monotonic.milliseconds() < deadline { usleep(20_000) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            throw EmbeddedRedisError("\(executable) \(arguments.prefix(2).joined(separator: " ")) did not finish in \(seconds) s")
+        }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

@@ -4,15 +4,15 @@ import Testing
 
 @testable import IntoneCore
 
-/// A real Redis Cluster on loopback for one suite: six `redis-server`s in cluster mode
-/// (three masters, three replicas, made by `redis-cli --cluster create`), on free ports,
-/// each in its own temporary folder. Each server runs under `EmbeddedRedisServer`, so
-/// none outlives the test process however it ends; `stop()` stops them all and removes
-/// their folders. Every wait has a deadline and fails with a sentence that says what.
+/// A real Redis Cluster on loopback for one suite: IntoneTools' `LocalRedisCluster`
+/// (six `redis-server`s in cluster mode, three masters and three replicas, made by
+/// `redis-cli --cluster create`, each under `EmbeddedRedisServer`, so none outlives the
+/// test process), with what the tests do to it: a stricter wait for health, `kill -9` of
+/// a master, slot migrations. `stop()` stops every server and removes their folders.
+/// Every wait has a deadline and fails with a sentence that says what.
 final class TestCluster: @unchecked Sendable {
     struct Node {
         var port: Int
-        var busPort: Int
         var server: EmbeddedRedisServer
         /// False once `kill -9`'d.
         var alive = true
@@ -21,33 +21,15 @@ final class TestCluster: @unchecked Sendable {
 
     /// `cluster-node-timeout` of every node, in milliseconds.
     static let nodeTimeoutMilliseconds = 2000
+    private let local: LocalRedisCluster
     private(set) var nodes: [Node] = []
 
-    /// Starts the servers, creates the cluster and waits (up to 60 s) until every node
-    /// says `cluster_state:ok`, all agree on the map and every master's replica is online.
+    /// Starts the cluster and waits (up to 60 s) until every node says
+    /// `cluster_state:ok`, all agree on the map and every master's replica is online.
     init() throws {
-        guard let redisCLI = BoundedProcess.find("redis-cli") else {
-            throw TestSupportError("redis-cli is not installed (apt-get install -y redis-server)")
-        }
-        var used = Set<Int>()
+        local = try LocalRedisCluster(masters: 3, nodeTimeoutMilliseconds: Self.nodeTimeoutMilliseconds)
+        nodes = local.servers.map { Node(port: $0.port, server: $0) }
         do {
-            for _ in 0..<6 {
-                let port = try Self.freePort(excluding: &used)
-                let busPort = try Self.freePort(excluding: &used)
-                let server = try EmbeddedRedisServer(
-                    port: port,
-                    extraArguments: [
-                        "--cluster-enabled", "yes", "--cluster-port", "\(busPort)", "--cluster-config-file", "nodes-\(port).conf",
-                        "--cluster-node-timeout", "\(Self.nodeTimeoutMilliseconds)",
-                    ])
-                nodes.append(Node(port: port, busPort: busPort, server: server))
-            }
-            let create = try BoundedProcess.run(
-                redisCLI, ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"],
-                seconds: 60)
-            guard create.status == 0 else {
-                throw TestSupportError("redis-cli --cluster create failed (\(create.status)): \(create.output.suffix(2000))")
-            }
             try waitUntilHealthy(seconds: 60)
         } catch {
             stop()
@@ -59,7 +41,7 @@ final class TestCluster: @unchecked Sendable {
 
     /// Stops every server (those still running) and removes their folders.
     func stop() {
-        for node in nodes { node.server.stop() }
+        local.stop()
         nodes = []
     }
 
@@ -200,16 +182,6 @@ final class TestCluster: @unchecked Sendable {
         }
         let map = (try? topology().description) ?? "(no map)"
         throw TestSupportError("waited \(seconds) s for \(what); the map now:\n\(map)")
-    }
-
-    /// A free loopback port not handed out before. The bus port is set with
-    /// `--cluster-port` rather than derived as port + 10000, so any free port will do.
-    private static func freePort(excluding used: inout Set<Int>) throws -> Int {
-        for _ in 0..<100 {
-            let port = try LocalPorts.free()
-            if used.insert(port).inserted { return port }
-        }
-        throw TestSupportError("no free port")
     }
 }
 
