@@ -104,6 +104,14 @@ public final class LocalRedisCluster {
         guard let master = try topology().master(for: slot),
             let server = servers.first(where: { $0.port == master.address.port })
         else { throw EmbeddedRedisError("no master serves slot \(slot)") }
+        // SIGKILL to the server itself: `EmbeddedRedisServer.kill()` alone sends SIGTERM,
+        // and a Redis 7 master told to shut down first waits up to `shutdown-timeout`
+        // (10 s) for its replicas, with writes paused: not a crash.
+        let info = try connect(master.address).command("INFO", "server").string ?? ""
+        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("process_id:") }),
+            let pid = Int32(line.dropFirst("process_id:".count))
+        else { throw EmbeddedRedisError("no process_id in INFO server of \(master.address)") }
+        guard Glibc.kill(pid, SIGKILL) == 0 else { throw EmbeddedRedisError("kill -9 \(pid) failed") }
         server.kill()
         return master.address
     }
