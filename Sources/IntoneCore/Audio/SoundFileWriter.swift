@@ -1,6 +1,7 @@
 import CSndfile
 
-/// One mono 16-bit stream that libsndfile encodes into memory: a WAV or FLAC file, a headerless PCM, μ-law or A-law stream, or an MPEG Layer III stream.
+/// One mono 16-bit stream that libsndfile encodes into memory: a WAV or FLAC file, a
+/// headerless PCM, μ-law or A-law stream, or an MPEG Layer III stream.
 ///
 /// The handle is closed in `close()` or, when an error cut the reply short, in `deinit`.
 final class SoundFileWriter: AudioFileWriter {

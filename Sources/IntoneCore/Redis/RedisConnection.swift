@@ -106,16 +106,10 @@ public final class RedisConnection {
     public var fileDescriptor: Int32 { context.pointee.fd }
 
     /// Reads what the socket holds now (call only when `poll` says it is readable, or
-    /// the read blocks) and returns the complete replies it gave, at most `limit`.
-    /// Replies already buffered are returned first without touching the socket. A
-    /// closed socket throws, like every other read.
-    public func readAvailable(limit: Int) throws(RedisError) -> [RedisReply] {
-        var replies: [RedisReply] = []
-        try readAvailable(limit: limit, into: &replies)
-        return replies
-    }
-
-    /// The same, appended to `replies` (a pipeline's replies come in several reads).
+    /// the read blocks) and appends the complete replies it gave, at most `limit`, to
+    /// `replies` (a pipeline's replies come in several reads). Replies already buffered
+    /// are taken first without touching the socket. A closed socket throws, like every
+    /// other read.
     public func readAvailable(limit: Int, into replies: inout [RedisReply]) throws(RedisError) {
         guard !broken else { throw RedisError(.connection, "connection to \(url) is broken") }
         let wanted = replies.count + limit

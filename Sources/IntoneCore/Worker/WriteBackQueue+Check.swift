@@ -50,15 +50,14 @@ extension WriteBackQueue {
                 case .other(let type): "is a \(type), not a stream"
                 default: "cannot take entries"
                 }
-            job = redirected(job, because: "reply_to '\(job.resultStream)' \(why); the result is on \(keys.results) instead")
+            redirect(&job, because: "reply_to '\(job.resultStream)' \(why); the result is on \(keys.results) instead")
         }
     }
 
-    static func redirected(_ job: FinishedJob, because message: String) -> FinishedJob {
-        var job = job
+    /// The result goes to the queue's result stream, as `failed`/`bad_reply_to`.
+    static func redirect(_ job: inout FinishedJob, because message: String) {
         job.outcome = .failed(JobFailure(.badReplyTo, message))
         job.resultStream = job.keys.resultsBytes
-        return job
     }
 
     static func typeError(_ key: String, _ state: WriteBackCheck.KeyState, _ wanted: String) -> RedisError {
@@ -75,5 +74,4 @@ extension WriteBackQueue {
             }
         return RedisError(.wrongType, "\(key) is \(found), not a \(wanted); jobs that need it wait until it is fixed")
     }
-
 }

@@ -227,8 +227,7 @@ struct WriteBackQueue {
             if let error = lostResults[index] {
                 parts.insert(.result)
                 if item.finished.resultStream != item.finished.keys.resultsBytes {
-                    item.finished = Self.redirected(
-                        item.finished, because: "reply_to '\(item.finished.resultStream)' refused the result: \(error.message)")
+                    Self.redirect(&item.finished, because: "reply_to '\(item.finished.resultStream)' refused the result: \(error.message)")
                     parts.insert(.deadLetter)
                 } else {
                     refusedByQueue = refusedByQueue ?? error

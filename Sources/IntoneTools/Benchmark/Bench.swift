@@ -75,6 +75,12 @@ public struct Bench {
             + extra
     }
 
+    /// The agents `job` spreads jobs over (`a0`…`a9`), their voice turned off: `off`'s
+    /// jobs are answered without speech, as in the peers' workload.
+    static func turnVoiceOff(_ keys: QueueKeys, on connection: RedisConnection) throws {
+        for agent in 0..<10 { try connection.command("HSET", .string(keys.agent("a\(agent)")), "tts", "off") }
+    }
+
     var deadline: Int64 { Monotonic.milliseconds() + Int64(options.timeoutSeconds) * 1000 }
     var ceilingCommand: [String] { options.ceilingCommand ?? [options.executable, "bench", "--espeak-ceiling"] }
     static var cores: Int { max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
@@ -91,7 +97,7 @@ public struct Bench {
         let queue = try BenchQueue()
         let probe = queue.probe
         if workload == .off {
-            for agent in 0..<10 { try queue.connection.command("HSET", .string(queue.keys.agent("a\(agent)")), "tts", "off") }
+            try Self.turnVoiceOff(queue.keys, on: queue.connection)
         }
         let extra = format.map { [("format", $0)] } ?? []
         progress("\(workload.rawValue)\(format.map { " \($0)" } ?? ""): enqueuing \(jobs) jobs")

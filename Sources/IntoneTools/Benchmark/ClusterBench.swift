@@ -88,8 +88,7 @@ extension Bench {
         let queueShards = QueueShards(base: base, count: shards)
         let connection = nodes.master(of:)
 
-        let queueConnection = try connection(base)
-        for agent in 0..<10 { try queueConnection.command("HSET", .string(base.agent("a\(agent)")), "tts", "off") }
+        try Self.turnVoiceOff(base, on: connection(base))
         progress("cluster: enqueuing \(jobs) jobs on \(shards) shards")
         var byShard: [Int: [[(String, String)]]] = [:]
         for index in 0..<jobs {

@@ -38,7 +38,7 @@ extension Bench {
         let base = try QueueKeys(queue: "tts")
         let queueShards = QueueShards(base: base, count: shards)
         let connection = masters.master(of:)
-        for agent in 0..<10 { try connection(base).command("HSET", .string(base.agent("a\(agent)")), "tts", "off") }
+        try Self.turnVoiceOff(base, on: connection(base))
         let workers = try WorkerProcesses(
             executable: options.executable, count: 1, url: cluster.url, queue: base.queue,
             arguments: Self.rateArguments(.off) + ["--shards", "\(shards)"], metrics: false)

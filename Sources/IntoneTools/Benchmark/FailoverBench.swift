@@ -58,7 +58,7 @@ extension Bench {
             connections[master] = opened
             return opened
         }
-        for agent in 0..<10 { try connection(base).command("HSET", .string(base.agent("a\(agent)")), "tts", "off") }
+        try Self.turnVoiceOff(base, on: connection(base))
         for keys in queueShards.served {
             try connection(keys).command("XGROUP", "CREATE", .string(keys.jobs), .string(QueueKeys.group), "0", "MKSTREAM")
         }
